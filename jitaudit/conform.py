@@ -1,0 +1,102 @@
+"""Fit rows to a canonical schema: cast, check required and enumerated columns, reject with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from jitaudit.schema import spec
+
+_RAW_LIMIT = 4000
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """The DuckDB type name for an Arrow type used in the canonical schemas."""
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_list(t):
+        return duckdb_type(t.value_type) + "[]"
+    if pa.types.is_struct(t):
+        inner = ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in t)
+        return f"STRUCT({inner})"
+    raise TypeError(f"no DuckDB mapping for Arrow type {t}")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Conformed:
+    """The rows that fit (canonical columns, canonical order) and the rejected ones as quarantine rows."""
+
+    good: duckdb.DuckDBPyRelation
+    rejected: duckdb.DuckDBPyRelation
+
+
+def conform(
+    con: duckdb.DuckDBPyConnection, table: str, relation: duckdb.DuckDBPyRelation
+) -> Conformed:
+    """Cast ``relation`` to the canonical schema of ``table``.
+
+    Columns it lacks become NULL; a value that does not cast, a missing required value or a
+    value outside an enumeration rejects the row with a reason naming the column. Extra
+    columns are an error: they mean an ingester and the schema disagree.
+    """
+    ts = spec(table)
+    present = set(relation.columns)
+    extra = present - set(ts.schema.names)
+    if extra:
+        raise ValueError(f"{table}: columns not in the canonical schema: {sorted(extra)}")
+    name = f"_conform_{table}_{id(relation)}"
+    relation.create_view(name, replace=True)
+    casts: list[str] = []
+    checks: list[str] = []
+    for field in ts.schema:
+        col = _q(field.name)
+        typ = duckdb_type(field.type)
+        if field.name not in present:
+            casts.append(f"CAST(NULL AS {typ}) AS {col}")
+            if field.name in ts.required or not field.nullable:
+                checks.append(f"'missing {field.name}'")
+            continue
+        casts.append(f"TRY_CAST({col} AS {typ}) AS {col}")
+        checks.append(
+            f"CASE WHEN {col} IS NOT NULL AND TRY_CAST({col} AS {typ}) IS NULL "
+            f"THEN 'bad {field.name}: ' || left(CAST({col} AS VARCHAR), 80) END"
+        )
+        if field.name in ts.required or not field.nullable:
+            checks.append(f"CASE WHEN {col} IS NULL THEN 'missing {field.name}' END")
+    for column, allowed in ts.enums:
+        if column in present:
+            values = ", ".join(_lit(v) for v in allowed)
+            checks.append(
+                f"CASE WHEN {_q(column)} IS NOT NULL AND CAST({_q(column)} AS VARCHAR) "
+                f"NOT IN ({values}) THEN 'bad {column}: ' || left(CAST({_q(column)} AS VARCHAR), 80) END"
+            )
+    reason = f"coalesce({', '.join(checks)})" if checks else "CAST(NULL AS VARCHAR)"
+    checked = con.sql(
+        f"SELECT {', '.join(casts)}, {reason} AS _reason, "
+        f"left(to_json(_src), {_RAW_LIMIT}) AS _raw FROM {name} AS _src"
+    )
+    cols = ", ".join(_q(n) for n in ts.schema.names)
+    good = checked.filter("_reason IS NULL").project(cols)
+    rejected = checked.filter("_reason IS NOT NULL").project(
+        f"coalesce(source, 'unknown') AS source, source_file, source_offset, "
+        f"coalesce(event_id, 'rejected') AS event_id, event_time, logged_time, "
+        f"coalesce(ingested_at, CAST(now() AS TIMESTAMP)) AS ingested_at, "
+        f"{_lit(table + ': ')} || _reason AS reason, _raw AS raw"
+    )
+    return Conformed(good=good, rejected=rejected)

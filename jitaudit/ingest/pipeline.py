@@ -1,0 +1,256 @@
+"""The ingest run: group inputs by format, normalise in batches, de-duplicate, conform, commit."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from jitaudit.conform import conform
+from jitaudit.ingest import registry, transforms
+from jitaudit.ingest.base import Context, Normalised
+from jitaudit.ingest.files import InputFile, expand
+from jitaudit.lake import InputRef, Lake
+from jitaudit.schema import INGEST_TABLES, empty
+
+#: a batch holds at most this many bytes of (estimated decompressed) input, which bounds memory
+BATCH_BYTES = int(os.environ.get("JITAUDIT_INGEST_BATCH_BYTES", str(256 << 20)))
+GZIP_RATIO = 10
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SourceStats:
+    """Per-format counts of one run. ``read = normalised + quarantined + duplicates``."""
+
+    files: int = 0
+    skipped_files: int = 0
+    read: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def normalised(self) -> int:
+        return self.read - self.quarantined - self.duplicates
+
+    def add(self, other: SourceStats) -> None:
+        self.files += other.files
+        self.skipped_files += other.skipped_files
+        self.read += other.read
+        self.quarantined += other.quarantined
+        self.duplicates += other.duplicates
+        self.seconds += other.seconds
+        for k, v in other.rows.items():
+            self.rows[k] = self.rows.get(k, 0) + v
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "skipped_files": self.skipped_files,
+            "read": self.read,
+            "normalised": self.normalised,
+            "quarantined": self.quarantined,
+            "duplicates": self.duplicates,
+            "rows": dict(self.rows),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class IngestReport:
+    sources: dict[str, SourceStats] = field(default_factory=dict)
+    commits: int = 0
+
+    def render(self) -> str:
+        head = f"{'source':<12}{'files':>7}{'skipped':>9}{'read':>10}{'normalised':>12}"
+        head += f"{'quarantined':>13}{'duplicates':>12}{'seconds':>9}"
+        lines = [head]
+        for name, s in sorted(self.sources.items()):
+            lines.append(
+                f"{name:<12}{s.files:>7}{s.skipped_files:>9}{s.read:>10}{s.normalised:>12}"
+                f"{s.quarantined:>13}{s.duplicates:>12}{s.seconds:>9.2f}"
+            )
+        return "\n".join(lines)
+
+
+def connection(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """A connection for ingest: UTC, bounded memory, transforms, views over the lake."""
+    con = duckdb.connect(
+        config={
+            "memory_limit": os.environ.get("JITAUDIT_MEMORY_LIMIT", "1GB"),
+            "temp_directory": str(lake.root / "_staging" / ".spill"),
+        }
+    )
+    con.execute("SET TimeZone = 'UTC'")
+    transforms.register(con, lake.key)
+    lake.connect(con)
+    return con
+
+
+def _batches(files: Sequence[InputFile]) -> Iterable[list[InputFile]]:
+    batch: list[InputFile] = []
+    size = 0
+    for f in files:
+        est = f.size * (GZIP_RATIO if f.gzipped else 1)
+        if batch and size + est > BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(f)
+        size += est
+    if batch:
+        yield batch
+
+
+def ingest(
+    paths: Iterable[str | os.PathLike[str]],
+    lake: Lake,
+    fmt: str = "auto",
+    *,
+    options: Mapping[str, Any] | None = None,
+    enrichment: Sequence[Path] = (),
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest ``paths`` into ``lake``. Raises InputError (exit 2) before writing anything when
+    a path is unreadable or a file's format is unknown."""
+    files = expand(paths)
+    formats = {
+        f.path: (registry.get(fmt).name if fmt != "auto" else registry.detect(f)) for f in files
+    }
+    done = lake.committed_inputs()
+    report = IngestReport()
+    by_format: dict[str, list[InputFile]] = {}
+    for f in files:
+        stats = report.sources.setdefault(formats[f.path], SourceStats())
+        if f.fingerprint in done:
+            stats.skipped_files += 1
+        else:
+            by_format.setdefault(formats[f.path], []).append(f)
+    ingested_at = datetime.now(UTC).replace(tzinfo=None)
+    for name, group in by_format.items():
+        batches = list(_batches(group))
+        for i, batch in enumerate(batches, 1):
+            if progress:
+                progress(f"{name}: batch {i}/{len(batches)} ({len(batch)} files)")
+            stats = _ingest_batch(lake, name, batch, ingested_at, options or {}, enrichment)
+            report.sources[name].add(stats)
+            report.commits += 1
+    return report
+
+
+def _ingest_batch(
+    lake: Lake,
+    name: str,
+    batch: list[InputFile],
+    ingested_at: datetime,
+    options: Mapping[str, Any],
+    enrichment: Sequence[Path],
+) -> SourceStats:
+    started = time.perf_counter()
+    con = connection(lake)
+    try:
+        ctx = Context(con=con, ingested_at=ingested_at, options=options, enrichment=enrichment)
+        out = registry.get(name).normalise(ctx, batch)
+        stats = SourceStats(files=len(batch), read=out.read, duplicates=out.duplicates)
+        tables, rejected, lake_dups = _finish(con, out, ingested_at)
+        stats.duplicates += lake_dups
+        quarantine = _quarantine(con, name, out, rejected, ingested_at)
+        stats.quarantined = _count(quarantine)
+        stats.rows = {t: _count(r) for t, r in tables.items()}
+        stats.seconds = time.perf_counter() - started
+        lake.commit(
+            con,
+            {**tables, "quarantine": quarantine},
+            [InputRef(f.fingerprint, f.name, name, f.size) for f in batch],
+            stats={name: stats.to_json()},
+        )
+        stats.seconds = time.perf_counter() - started
+        return stats
+    finally:
+        con.close()
+
+
+def _count(rel: duckdb.DuckDBPyRelation) -> int:
+    row = rel.aggregate("count(*)").fetchall()
+    return int(row[0][0])
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection, out: Normalised, ingested_at: datetime
+) -> tuple[dict[str, duckdb.DuckDBPyRelation], list[duckdb.DuckDBPyRelation], int]:
+    """De-duplicate each table within the batch and against the lake, then conform it.
+
+    Returns the tables to commit, the rows conform rejected, and how many input records were
+    dropped because every row they produced was already present.
+    """
+    ts_sql = f"TIMESTAMP '{ingested_at.isoformat(sep=' ')}'"
+    kept: list[str] = []
+    dropped: list[str] = []
+    tables: dict[str, duckdb.DuckDBPyRelation] = {}
+    rejected: list[duckdb.DuckDBPyRelation] = []
+    for table, rel in out.tables.items():
+        if table not in INGEST_TABLES:
+            raise ValueError(f"an ingester may not write table {table!r}")
+        raw = f"_raw_{table}"
+        rel.create_view(f"_src_{table}", replace=True)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM _src_{table}")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _dedup_{table} AS
+            SELECT * FROM {raw} AS r
+            WHERE NOT EXISTS (SELECT 1 FROM "{table}" AS l
+                              WHERE l.source = r.source AND l.event_id = r.event_id)
+            QUALIFY row_number() OVER (PARTITION BY source, event_id
+                                       ORDER BY source_file, source_offset) = 1"""
+        )
+        kept.append(f"SELECT source_file, source_offset FROM _dedup_{table}")
+        dropped.append(f"SELECT source_file, source_offset FROM {raw}")
+        rel_d = (
+            con.sql(f"SELECT * REPLACE ({ts_sql} AS ingested_at) FROM _dedup_{table}")
+            if ("ingested_at" in rel.columns)
+            else con.sql(f"SELECT *, {ts_sql} AS ingested_at FROM _dedup_{table}")
+        )
+        c = conform(con, table, rel_d)
+        tables[table] = c.good
+        rejected.append(c.rejected)
+    lake_dups = 0
+    if dropped:
+        row = con.execute(
+            f"SELECT count(*) FROM (({' UNION '.join(dropped)}) EXCEPT ({' UNION '.join(kept)}))"
+        ).fetchall()
+        lake_dups = int(row[0][0])
+    return tables, rejected, lake_dups
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    out: Normalised,
+    rejected: list[duckdb.DuckDBPyRelation],
+    ingested_at: datetime,
+) -> duckdb.DuckDBPyRelation:
+    ts_sql = f"TIMESTAMP '{ingested_at.isoformat(sep=' ')}'"
+    parts: list[str] = []
+    if out.quarantine is not None:
+        out.quarantine.create_view("_q_norm", replace=True)
+        parts.append(
+            f"SELECT coalesce(source, '{name}') AS source, source_file, "
+            "CAST(source_offset AS BIGINT) AS source_offset, "
+            "content_id(coalesce(source_file, '') || ':' || CAST(source_offset AS VARCHAR)) AS event_id, "
+            f"CAST(NULL AS TIMESTAMP) AS event_time, CAST(NULL AS TIMESTAMP) AS logged_time, "
+            f"{ts_sql} AS ingested_at, reason, left(redact_raw(raw), 4000) AS raw FROM _q_norm"
+        )
+    for i, r in enumerate(rejected):
+        r.create_view(f"_q_rej{i}", replace=True)
+        parts.append(f"SELECT * FROM _q_rej{i}")
+    if not parts:
+        return con.from_arrow(empty("quarantine"))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _quarantine AS {' UNION ALL BY NAME '.join(parts)}")
+    return conform(con, "quarantine", con.table("_quarantine")).good
