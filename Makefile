@@ -37,7 +37,8 @@ bench: $(STAMP)  ## Run the benchmarks and print their figures
 
 sample-data: $(STAMP)  ## Regenerate sample_data/ with the simulator
 	rm -rf sample_data.new
-	$(BIN)/jitaudit sample --out sample_data.new --seed 7
+	$(BIN)/jitaudit sample --out sample_data.new --seed 7 --scale 4000
+	cp sample_data/README.md sample_data.new/README.md
 	rm -rf sample_data && mv sample_data.new sample_data
 
 clean:  ## Remove the virtualenv, caches and the demo lake

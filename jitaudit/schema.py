@@ -55,9 +55,13 @@ GRANTS = TableSpec(
         pa.field("principal_id", STR),
         pa.field("agent_id", STR),
         pa.field("workload_identity", STR),
+        # identities the credential was obtained through, outermost first (GCP delegation)
+        pa.field("delegation_chain", STR_LIST),
         pa.field("attested", BOOL),
         pa.field("auth_method", STR),
         pa.field("task_id", STR),
+        # the task that delegated this grant's task (Vault child-token metadata)
+        pa.field("parent_task_id", STR),
         pa.field("objective", STR),
         pa.field("targets", STR_LIST),
         pa.field("scope", STR_LIST),
@@ -83,6 +87,8 @@ GRANT_EVENTS = TableSpec(
         pa.field("new_expires_at", TS),
         pa.field("actor", STR),
         pa.field("principal_id", STR),
+        # a revocation of every grant bound to this workload (a deleted pod's tokens)
+        pa.field("workload_identity", STR),
         # a revocation of every grant of principal_id issued before this instant
         # (AWSRevokeOlderSessions); NULL for a revocation of one grant
         pa.field("revokes_issued_before", TS),
@@ -133,7 +139,8 @@ DECISIONS = TableSpec(
         pa.field("request_id", STR),
         pa.field("trace_id", STR),
     ),
-    required=("decision_id", "event_time", "allowed"),
+    # allowed may be unknown: an undefined OPA decision is neither allow nor deny
+    required=("decision_id", "event_time"),
 )
 
 TASKS = TableSpec(

@@ -87,7 +87,7 @@ def connection(lake: Lake) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(
         config={
             "memory_limit": os.environ.get("JITAUDIT_MEMORY_LIMIT", "1GB"),
-            "temp_directory": str(lake.root / "_staging" / ".spill"),
+            "temp_directory": str(lake.root / "_spill"),
         }
     )
     con.execute("SET TimeZone = 'UTC'")
@@ -202,13 +202,27 @@ def _finish(
         raw = f"_raw_{table}"
         rel.create_view(f"_src_{table}", replace=True)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM _src_{table}")
+        # Repeats within the batch are rare: find the repeated ids with a hash aggregate and
+        # rank only those rows, instead of a window (a sort) over the whole batch.
+        not_in_lake = (
+            f'NOT EXISTS (SELECT 1 FROM "{table}" AS l '
+            "WHERE l.source = r.source AND l.event_id = r.event_id)"
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _rep_{table} AS
+            SELECT source, event_id FROM {raw} GROUP BY source, event_id HAVING count(*) > 1"""
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _dedup_{table} AS
             SELECT * FROM {raw} AS r
-            WHERE NOT EXISTS (SELECT 1 FROM "{table}" AS l
-                              WHERE l.source = r.source AND l.event_id = r.event_id)
-            QUALIFY row_number() OVER (PARTITION BY source, event_id
-                                       ORDER BY source_file, source_offset) = 1"""
+            WHERE {not_in_lake} AND NOT EXISTS (SELECT 1 FROM _rep_{table} AS d
+                                                WHERE d.source = r.source AND d.event_id = r.event_id)
+            UNION ALL
+            (SELECT * FROM {raw} AS r
+             WHERE {not_in_lake} AND EXISTS (SELECT 1 FROM _rep_{table} AS d
+                                             WHERE d.source = r.source AND d.event_id = r.event_id)
+             QUALIFY row_number() OVER (PARTITION BY source, event_id
+                                        ORDER BY source_file, source_offset) = 1)"""
         )
         kept.append(f"SELECT source_file, source_offset FROM _dedup_{table}")
         dropped.append(f"SELECT source_file, source_offset FROM {raw}")
@@ -218,7 +232,10 @@ def _finish(
             else con.sql(f"SELECT *, {ts_sql} AS ingested_at FROM _dedup_{table}")
         )
         c = conform(con, table, rel_d)
-        tables[table] = c.good
+        # conformed once: the row count and the commit's COPY both read this table
+        c.good.create_view(f"_goodv_{table}", replace=True)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _good_{table} AS SELECT * FROM _goodv_{table}")
+        tables[table] = con.table(f"_good_{table}")
         rejected.append(c.rejected)
     lake_dups = 0
     if dropped:
@@ -226,6 +243,9 @@ def _finish(
             f"SELECT count(*) FROM (({' UNION '.join(dropped)}) EXCEPT ({' UNION '.join(kept)}))"
         ).fetchall()
         lake_dups = int(row[0][0])
+    for table in out.tables:
+        # the normaliser's rows are no longer needed: free their memory before the commit
+        con.execute(f"DROP TABLE IF EXISTS _raw_{table}")
     return tables, rejected, lake_dups
 
 

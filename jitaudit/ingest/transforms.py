@@ -92,8 +92,8 @@ def register(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
           _id_segments(_id_segments(split_part(CAST(path AS VARCHAR), '?', 1)));
         CREATE OR REPLACE TEMP MACRO redact_raw(text) AS
           regexp_replace(regexp_replace(regexp_replace(regexp_replace(CAST(text AS VARCHAR),
-            '(?i)("[a-z_\\-]*(token|secret|password|passwd|authorization|signature|api_?key|private_?key)[a-z_\\-]*"\\s*:\\s*)"(\\\\.|[^"\\\\])*"?',
-            '\\1"<redacted>"', 'g'),
+            '(?i)("[a-z_\\-]*(?:token|secret|password|passwd|authorization|signature|api[_-]?key|apikey|private_?key|signed_?(?:blob|jwt)|privatekeydata|cookie|x-auth[a-z_-]*|raw_?body|request_?body|response_?body|client_?assertion|assertion|credential)[a-z_\\-]*"\\s*:\\s*)(\\[\\s*)?"(?:\\\\.|[^"\\\\])*"?',
+            '\\1\\2"<redacted>"', 'g'),
             '(?i)(bearer|basic)\\s+[A-Za-z0-9._~+/=\\-]+', '\\1 <redacted>', 'g'),
             '(hv[sbr]\\.[A-Za-z0-9_\\-]{{8,}}|eyJ[A-Za-z0-9_\\-]+\\.[A-Za-z0-9_\\-]+\\.[A-Za-z0-9_\\-]*)', '<redacted>', 'g'),
             '(?i)((x-amz-)?(signature|sig|token|access_token|credential)=)[^&\\s"]+', '\\1<redacted>', 'g');

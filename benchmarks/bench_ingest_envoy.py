@@ -1,0 +1,135 @@
+"""Envoy ingest: 1,000,000 Istio JSON access log lines against a bare DuckDB read of them.
+
+The files are generated in DuckDB (vectorised) as eight rotated 90 MB files, as a sidecar's
+log rotation would leave them. The baseline reads the same files with ``read_json`` and keeps
+the columns the ingester uses; ``jitaudit ingest`` runs in a child process of its own, so its
+peak RSS is measured cleanly. Target: ingest ≤ 1.5 × the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from benchmarks.harness import Result, run_child
+
+LINES = 1_000_000
+FILES = 8
+TARGET_RATIO = 1.5
+
+#: the keys the ingester reads (Istio's default keys + the agent headers)
+COLUMNS = (
+    "start_time",
+    "method",
+    "path",
+    "protocol",
+    "response_code",
+    "response_flags",
+    "response_code_details",
+    "connection_termination_details",
+    "bytes_received",
+    "bytes_sent",
+    "duration",
+    "upstream_host",
+    "x_forwarded_for",
+    "user_agent",
+    "request_id",
+    "authority",
+    "downstream_remote_address",
+    "requested_server_name",
+    "agent_id",
+    "task_id",
+    "credential_id",
+    "authorization",
+)
+
+_RECORD = """
+  strftime(TIMESTAMP '2026-11-01 10:00:00' + to_microseconds(i * 1000), '%Y-%m-%dT%H:%M:%S.%g')
+    || 'Z' AS start_time,
+  ['GET', 'POST', 'PUT', 'DELETE'][1 + i % 4] AS method,
+  '/orders/' || (i % 9973) || '/items'
+    || CASE WHEN i % 10 = 0 THEN '?access_token=tok' || i ELSE '' END AS path,
+  'HTTP/1.1' AS protocol,
+  CASE WHEN i % 50 = 0 THEN 403 WHEN i % 97 = 0 THEN 503 ELSE 200 END AS response_code,
+  CASE WHEN i % 50 = 0 THEN 'UAEX' WHEN i % 97 = 0 THEN 'URX' ELSE '-' END AS response_flags,
+  CASE WHEN i % 50 = 0 THEN 'ext_authz_denied' ELSE 'via_upstream' END AS response_code_details,
+  NULL AS connection_termination_details,
+  i % 2000 AS bytes_received, i % 5000 AS bytes_sent, i % 300 AS duration,
+  CAST(i % 250 AS VARCHAR) AS upstream_service_time,
+  NULL AS x_forwarded_for,
+  'agent-sdk/1.2' AS user_agent,
+  CAST(uuid() AS VARCHAR) AS request_id,
+  'api-' || (i % 20) || '.internal:8443' AS authority,
+  '10.2.0.' || (i % 250) || ':8443' AS upstream_host,
+  'outbound|8443||api.internal' AS upstream_cluster,
+  '10.3.' || (i % 250) || '.' || (i % 200) || ':' || (30000 + i % 20000)
+    AS downstream_remote_address,
+  NULL AS requested_server_name,
+  'default' AS route_name,
+  'agent-' || (i % 500) AS agent_id,
+  'task-' || (i % 5000) AS task_id,
+  CASE WHEN i % 3 = 0 THEN NULL ELSE 'cred-' || (i % 700) END AS credential_id,
+  'Bearer eyJhbGciOi.' || md5(CAST(i % 700 AS VARCHAR)) || '.sig' AS authorization
+"""
+
+_BASELINE = """
+import sys, duckdb
+files, columns = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.execute(
+    "CREATE TABLE t AS SELECT * FROM read_json(" + files + ", format='newline_delimited', "
+    "columns=" + columns + ")"
+)
+print(con.execute("SELECT count(*) FROM t").fetchall()[0][0])
+"""
+
+_INGEST = """
+import sys
+from jitaudit.cli import main
+sys.exit(main(["ingest", sys.argv[1], "--lake", sys.argv[2], "--format", "envoy", "--quiet"]))
+"""
+
+
+def generate(out: Path, lines: int = LINES, files: int = FILES) -> list[Path]:
+    """``files`` JSON-lines files holding ``lines`` Istio access log records in all."""
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    paths = []
+    for k in range(files):
+        path = out / f"istio-proxy-{k}.log"
+        lo, hi = k * lines // files, (k + 1) * lines // files
+        con.execute(
+            f"COPY (SELECT {_RECORD} FROM range({lo}, {hi}) t(i)) TO '{path}' (FORMAT json)"
+        )
+        paths.append(path)
+    con.close()
+    return paths
+
+
+def run(workdir: Path) -> list[Result]:
+    paths = generate(workdir / "logs")
+    size_mb = sum(p.stat().st_size for p in paths) / 1e6
+    files = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    # typed JSON: numbers stay numbers in the baseline, as a reader of these files would see
+    columns = json.dumps({c: "VARCHAR" for c in COLUMNS}).replace('"', "'")
+    base_s, _, out = run_child(_BASELINE, [files, columns])
+    assert int(out.strip()) == LINES, out
+    ingest_s, peak_mb, _ = run_child(_INGEST, [str(workdir / "logs"), str(workdir / "lake")])
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT count(*) FROM read_parquet('{workdir / 'lake' / 'uses'}/**/*.parquet')"
+    ).fetchall()[0][0]
+    con.close()
+    assert rows == LINES, rows
+    ratio = ingest_s / base_s
+    return [
+        Result(f"envoy: input ({FILES} files, {LINES:,} lines)", size_mb, "MB"),
+        Result("envoy: bare DuckDB read_json of the same columns", base_s, "s"),
+        Result("envoy: jitaudit ingest", ingest_s, "s"),
+        Result("envoy: ingest throughput", LINES / ingest_s, "lines/s"),
+        Result("envoy: ingest / baseline", ratio, "x", f"<= {TARGET_RATIO}", ratio <= TARGET_RATIO),
+        Result("envoy: ingest peak RSS", peak_mb, "MiB"),
+    ]

@@ -1,0 +1,82 @@
+-- JIT-014 audit-log-delay: a source's records delivered more than max_delay_minutes after the
+-- event (one finding per episode), or a source silent much longer than its usual gap while
+-- other sources reported (one finding per silent window).
+WITH events AS (
+  SELECT 'uses' AS event_table, source, event_id, event_time, logged_time, source_file, source_offset FROM uses
+  UNION ALL SELECT 'grants', source, event_id, event_time, logged_time, source_file, source_offset FROM grants
+  UNION ALL SELECT 'grant_events', source, event_id, event_time, logged_time, source_file, source_offset FROM grant_events
+  UNION ALL SELECT 'decisions', source, event_id, event_time, logged_time, source_file, source_offset FROM decisions
+  UNION ALL SELECT 'tasks', source, event_id, event_time, logged_time, source_file, source_offset FROM tasks
+),
+late AS (
+  SELECT * FROM events
+  WHERE event_time IS NOT NULL AND logged_time IS NOT NULL
+    AND date_diff('microsecond', event_time, logged_time) > ${max_delay_minutes} * 60000000
+),
+late_ordered AS (
+  SELECT *, lag(event_time) OVER (PARTITION BY source ORDER BY event_time, event_id) AS prev_time
+  FROM late
+),
+late_episodes AS (
+  SELECT *, sum(CASE WHEN prev_time IS NULL
+                       OR date_diff('minute', prev_time, event_time) > ${episode_gap_minutes}
+                     THEN 1 ELSE 0 END)
+              OVER (PARTITION BY source ORDER BY event_time, event_id
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS episode
+  FROM late_ordered
+),
+late_rows AS (
+  SELECT concat('source:', source, '|delay:',
+                CAST(min(event_time) OVER (PARTITION BY source, episode) AS VARCHAR)) AS subject,
+         event_table, event_id, event_time, source, source_file, source_offset,
+         concat(source, ' delivered records up to ',
+                CAST(max(date_diff('minute', event_time, logged_time))
+                     OVER (PARTITION BY source, episode) AS VARCHAR),
+                ' min late; detections reading ', source, ' were blind until delivery') AS detail
+  FROM late_episodes
+),
+stamped AS (
+  SELECT DISTINCT source, event_time FROM events WHERE event_time IS NOT NULL
+),
+gaps AS (
+  SELECT source, lag(event_time) OVER (PARTITION BY source ORDER BY event_time) AS gap_start,
+         event_time AS gap_end
+  FROM stamped
+),
+usual AS (
+  SELECT source, quantile_cont(date_diff('second', gap_start, gap_end), 0.99) AS p99
+  FROM gaps WHERE gap_start IS NOT NULL GROUP BY source
+),
+silent AS (
+  SELECT g.source, g.gap_start, g.gap_end
+  FROM gaps g JOIN usual u ON u.source = g.source
+  WHERE g.gap_start IS NOT NULL
+    AND date_diff('second', g.gap_start, g.gap_end) > ${min_silence_minutes} * 60
+    AND date_diff('second', g.gap_start, g.gap_end) > ${gap_factor} * u.p99
+),
+witnessed AS (
+  SELECT s.source, s.gap_start, s.gap_end, count(*) AS others
+  FROM silent s JOIN stamped o
+    ON o.source <> s.source AND o.event_time > s.gap_start AND o.event_time < s.gap_end
+  GROUP BY s.source, s.gap_start, s.gap_end
+  HAVING count(*) >= ${min_other_events}
+),
+silent_rows AS (
+  SELECT concat('source:', w.source, '|silent:', CAST(w.gap_start AS VARCHAR)) AS subject,
+         e.event_table, e.event_id, e.event_time, e.source, e.source_file, e.source_offset,
+         concat(w.source, ' silent from ', CAST(w.gap_start AS VARCHAR), ' to ',
+                CAST(w.gap_end AS VARCHAR), ' while ', CAST(w.others AS VARCHAR),
+                ' records arrived from other sources; detections reading ', w.source,
+                ' were blind in that window') AS detail
+  FROM witnessed w JOIN events e
+    ON e.source = w.source AND (e.event_time = w.gap_start OR e.event_time = w.gap_end)
+)
+SELECT subject, event_table, event_id, event_time, CAST(NULL AS VARCHAR) AS agent_id,
+       CAST(NULL AS VARCHAR) AS principal_id, CAST(NULL AS VARCHAR) AS credential_id,
+       CAST(NULL AS VARCHAR) AS task_id, source, source_file, source_offset, detail
+FROM late_rows
+UNION ALL
+SELECT subject, event_table, event_id, event_time, CAST(NULL AS VARCHAR),
+       CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
+       source, source_file, source_offset, detail
+FROM silent_rows

@@ -1,0 +1,233 @@
+"""Envoy / Istio access logs (JSON lines with Istio's default keys, or Envoy's text format) → uses.
+
+JSON key names are configurable: ``options["envoy_keys"]`` maps a canonical meaning (one of
+:data:`DEFAULT_KEYS`, which are Istio's default keys plus the agent headers) to the key a
+deployment's ``json_format`` uses, e.g. ``{"agent_id": "x_agent_id", "request_id": "req"}``.
+Both ``json_format`` (every value a string, unset = ``"-"``) and ``typed_json_format``
+(numbers, unset = ``null``) are read. Text lines may be Envoy's default format or Istio's
+default text format (which adds response details and a tail of addresses).
+
+The ``authorization`` header is fingerprinted and the path's query string (which may carry
+``access_token=…``) is dropped while parsing, so neither is held even in DuckDB's temp tables.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import duckdb
+
+from jitaudit.ingest import mapping
+from jitaudit.ingest.base import Context, Normalised
+from jitaudit.ingest.files import InputFile
+from jitaudit.ingest.proxysql import quarantine, sql_str
+from jitaudit.ingest.rawlines import RECORD, raw_lines_table
+
+#: canonical meaning → default JSON key (Istio's default JSON access log keys + agent headers)
+DEFAULT_KEYS: dict[str, str] = {
+    k: k
+    for k in (
+        "start_time",
+        "method",
+        "path",
+        "protocol",
+        "response_code",
+        "response_flags",
+        "response_code_details",
+        "connection_termination_details",
+        "bytes_received",
+        "bytes_sent",
+        "duration",
+        "upstream_host",
+        "x_forwarded_for",
+        "user_agent",
+        "request_id",
+        "authority",
+        "downstream_remote_address",
+        "requested_server_name",
+        "agent_id",
+        "task_id",
+        "credential_id",
+        "authorization",
+        "principal_id",
+        "trace_id",
+    )
+}
+
+# Envoy's default format, with Istio's default text format as optional additions:
+# [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
+# %RESPONSE_FLAGS% [istio: %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%
+# "%UPSTREAM_TRANSPORT_FAILURE_REASON%"] %BYTES_RECEIVED% %BYTES_SENT% %DURATION%
+# %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%"
+# "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" [istio: %UPSTREAM_CLUSTER%
+# %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS%
+# %REQUESTED_SERVER_NAME% %ROUTE_NAME%]
+TEXT_PATTERN = (
+    r'^\[([^\]]+)\] "(\S+) (\S+) ([^"]*)" (\S+) (\S+)'
+    r'(?: (\S+) (\S+) "[^"]*")?'
+    r' (\S+) (\S+) (\S+) \S+ "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)"'
+    r"(?: \S+ \S+ \S+ (\S+) (\S+) \S+)?\s*$"
+)
+TEXT_FIELDS = (
+    "start_time",
+    "method",
+    "path",
+    "protocol",
+    "response_code",
+    "response_flags",
+    "response_code_details",
+    "connection_termination_details",
+    "bytes_received",
+    "bytes_sent",
+    "duration",
+    "x_forwarded_for",
+    "user_agent",
+    "request_id",
+    "authority",
+    "upstream_host",
+    "downstream_remote_address",
+    "requested_server_name",
+)
+_TEXT_RE = re.compile(TEXT_PATTERN)
+_MASK_KEY = r'\1"<redacted>"'
+_TOKEN_SCHEME = r"(?i)(\btoken\s+)[A-Za-z0-9._~+/=-]+"
+_JSON_MARKERS = ("start_time", "response_code", "response_flags", "upstream_host", "authority")
+
+
+def _keys(options: Mapping[str, Any]) -> dict[str, str]:
+    overrides = dict(options.get("envoy_keys") or {})
+    unknown = sorted(set(overrides) - set(DEFAULT_KEYS))
+    if unknown:
+        raise ValueError(
+            f"envoy_keys: unknown meanings {unknown}; known are {', '.join(DEFAULT_KEYS)}"
+        )
+    return {**DEFAULT_KEYS, **{k: str(v) for k, v in overrides.items()}}
+
+
+def _value(sql: str) -> str:
+    """Envoy writes ``-`` (or ``""``/null) for an unset value: unknown is NULL."""
+    return f"nullif(nullif({sql}, '-'), '')"
+
+
+def _fields(raw: Mapping[str, str]) -> str:
+    """Common parsed columns from ``raw`` (meaning → SQL of the extracted text)."""
+    cols = {m: _value(raw[m]) if m in raw else "CAST(NULL AS VARCHAR)" for m in DEFAULT_KEYS}
+    # secrets never reach a relation: the query string goes, the bearer header is fingerprinted
+    cols["path"] = f"nullif(split_part({cols['path']}, '?', 1), '')"
+    cols["authorization"] = f"bearer_fp({cols['authorization']})"
+    # the client address Envoy trusted (it applies XFF itself when configured), else the
+    # first X-Forwarded-For entry; ports are dropped
+    addr = cols["downstream_remote_address"]
+    cols["src_ip"] = (
+        f"coalesce(nullif(regexp_extract({addr}, '^\\[?([^\\]]*?)\\]?(:[0-9]+)?$', 1), ''), "
+        f"nullif(trim(split_part({cols['x_forwarded_for']}, ',', 1)), ''))"
+    )
+    out = [f"{sql} AS {name}" for name, sql in cols.items() if name != "authorization"]
+    out.append(f"{cols['authorization']} AS credential_fp")
+    return ", ".join(out)
+
+
+class EnvoyIngester:
+    name = "envoy"
+    description = "Envoy / Istio access logs (JSON lines or Envoy's default text format)"
+
+    def sniff(self, head: str) -> bool:
+        first = next((ln.strip() for ln in head.splitlines() if ln.strip()), "")
+        if first.startswith("{"):
+            try:
+                doc = json.loads(first)
+            except ValueError:
+                return False
+            return (
+                isinstance(doc, dict)
+                and "start_time" in doc
+                and sum(k in doc for k in _JSON_MARKERS) >= 3
+            )
+        return bool(_TEXT_RE.match(first))
+
+    def normalise(self, ctx: Context, files: Sequence[InputFile]) -> Normalised:
+        con = ctx.con
+        keys = _keys(ctx.options)
+        lines = raw_lines_table(files)
+        con.register("_envoy_lines", lines)
+        try:
+            # most batches hold no malformed line: parse without try(), which costs twice as much
+            con.execute(_records_sql(keys, safe=False))
+        except duckdb.Error:
+            con.execute(_records_sql(keys, safe=True))
+        uses = con.sql(
+            f"""SELECT 'envoy' AS source, source_file, source_offset,
+                   coalesce(request_id || '@' || start_time, content_key) AS event_id,
+                   {mapping.select("envoy", "uses")}
+                FROM _envoy_rec WHERE reason IS NULL"""
+        )
+        return Normalised(
+            tables={"uses": uses},
+            quarantine=quarantine(con, "envoy", "_envoy_rec"),
+            read=lines.num_rows,
+        )
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _redacted(auth_key: str) -> str:
+    """The record for quarantine, with the configured authorization key's value masked.
+
+    The pipeline's ``redact_raw`` masks well-known secret keys and ``Bearer``/``Basic``
+    credentials; a deployment's own key name (``auth``) and the ``token <credential>`` scheme
+    are masked here.
+    """
+    key_pattern = "(" + re.escape(json.dumps(auth_key)) + r'\s*:\s*)"(\\.|[^"\\])*"?'
+    masked = f"regexp_replace({RECORD}, {sql_str(key_pattern)}, {sql_str(_MASK_KEY)}, 'g')"
+    return f"regexp_replace({masked}, {sql_str(_TOKEN_SCHEME)}, '\\1<redacted>', 'g')"
+
+
+def _records_sql(keys: Mapping[str, str], *, safe: bool) -> str:
+    """One parsed row per line of ``_envoy_lines``; ``reason`` says why a line is unusable.
+
+    ``safe`` wraps the JSON parse in ``try()`` so that a malformed line becomes a quarantine
+    row instead of failing the batch.
+    """
+    struct = sql_str(json.dumps({k: "VARCHAR" for k in sorted(set(keys.values()))}))
+    parse = f"from_json(line, {struct})"
+    json_raw = {m: f"r.{_ident(k)}" for m, k in keys.items()}
+    text_raw = {m: f"t.{m}" for m in TEXT_FIELDS}
+    names = ", ".join(sql_str(n) for n in TEXT_FIELDS)
+
+    def select(raw: Mapping[str, str], unparsed: str, unparsed_reason: str) -> str:
+        # later expressions reuse earlier aliases (event_time, reason): each is computed once
+        return f"""SELECT source_file, source_offset, {_fields(raw)},
+                   TRY_CAST({_value(raw["response_code"])} AS INTEGER) AS status,
+                   parse_ts({_value(raw["start_time"])}) AS event_time,
+                   CASE WHEN {unparsed} THEN {sql_str(unparsed_reason)}
+                        WHEN event_time IS NULL
+                        THEN 'bad start_time: ' || coalesce({raw["start_time"]}, 'missing')
+                   END AS reason,
+                   CASE WHEN reason IS NOT NULL THEN {_redacted(keys["authorization"])} END AS raw,
+                   CASE WHEN {_value(raw["request_id"])} IS NULL THEN content_id({RECORD}) END
+                     AS content_key"""
+
+    return f"""CREATE OR REPLACE TEMP TABLE _envoy_rec AS
+        WITH l AS (
+          SELECT source_file, source_offset, line,
+                 starts_with(line, '{{') OR starts_with(ltrim(line), '{{') AS is_json
+          FROM _envoy_lines),
+        j AS (
+          SELECT source_file, source_offset, line,
+                 {f"try({parse})" if safe else parse} AS r
+          FROM l WHERE is_json),
+        t AS (
+          SELECT source_file, source_offset, line,
+                 regexp_extract(line, {sql_str(TEXT_PATTERN)}, [{names}]) AS t
+          FROM l WHERE NOT is_json)
+        {select(json_raw, "r IS NULL", "not JSON: malformed access log line")} FROM j
+        UNION ALL
+        {select(text_raw, "t.start_time = ''", "not an Envoy access log line")} FROM t"""
+
+
+INGESTER = EnvoyIngester()

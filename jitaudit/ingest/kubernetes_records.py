@@ -1,0 +1,66 @@
+"""JSON records from JSON-lines files or whole JSON documents (used by kubernetes and gcp).
+
+Both sources write one JSON object per line, but their other transports wrap records in a
+document: the Kubernetes webhook backend posts an ``EventList`` (``{"kind":"EventList",
+"items":[…]}``), ``gcloud logging read --format=json`` prints a pretty-printed JSON array. A
+file whose first line is not JSON on its own but opens a document (``[`` or a lone ``{``) is
+read as one document; every other file is read line by line, and a line that is itself a
+wrapper is expanded. Everything happens in DuckDB over the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from jitaudit.ingest.files import InputFile, lines_table
+
+
+def load_records(
+    con: duckdb.DuckDBPyConnection, files: Sequence[InputFile], table: str, unwrap: str
+) -> None:
+    """Create temp table ``table`` (source_file, source_offset, rec, reason).
+
+    ``unwrap`` is a SQL expression over a valid JSON text ``j`` that yields the JSON[] list of
+    records a wrapper holds, or NULL when ``j`` is itself a record. ``reason`` is NULL for a
+    JSON record and says why otherwise (those rows go to quarantine). ``source_offset`` is the
+    0-based line for line files and the record index for documents.
+    """
+    lines = f"_{table}_lines"
+    con.register(lines, lines_table(files))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW _{table}_units AS
+        WITH firsts AS (
+          SELECT source_file, arg_min(line, source_offset) AS first FROM {lines} GROUP BY ALL),
+        docs AS (
+          SELECT source_file FROM firsts
+          WHERE NOT json_valid(first) AND (ltrim(first) LIKE '[%' OR trim(first) = '{{'))
+        SELECT l.source_file, l.source_offset, l.line AS text, false AS doc
+        FROM {lines} AS l ANTI JOIN docs USING (source_file)
+        UNION ALL
+        SELECT l.source_file, 0 AS source_offset,
+               string_agg(l.line, chr(10) ORDER BY l.source_offset) AS text, true AS doc
+        FROM {lines} AS l SEMI JOIN docs USING (source_file) GROUP BY l.source_file
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        WITH u AS (SELECT *, text AS j, json_valid(text) AS ok FROM _{table}_units),
+        w AS (SELECT *, CASE WHEN ok THEN {unwrap} END AS items FROM u)
+        SELECT source_file, source_offset, text AS rec,
+               CASE WHEN NOT ok THEN CASE WHEN doc THEN 'not a valid JSON document'
+                                          ELSE 'not valid JSON' END END AS reason
+        FROM w WHERE items IS NULL
+        UNION ALL
+        SELECT source_file, CASE WHEN doc THEN idx ELSE source_offset END AS source_offset,
+               CAST(item AS VARCHAR) AS rec, NULL AS reason
+        FROM (SELECT source_file, source_offset, doc, unnest(items) AS item,
+                     unnest(range(len(items))) AS idx
+              FROM w WHERE items IS NOT NULL)
+        """
+    )
+    con.execute(f"DROP VIEW _{table}_units")
+    con.unregister(lines)

@@ -1,0 +1,51 @@
+"""Replay the grant, task, decision and use streams: validity intervals, task windows,
+delegation edges, each use joined to the grant valid at its instant, and as-of state."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
+
+
+@cache
+def statements() -> tuple[tuple[str, str], ...]:
+    """(view name, CREATE VIEW statement) in dependency order, from ``views.sql``."""
+    text = resources.files("jitaudit.replay").joinpath("views.sql").read_text()
+    parts = _NAME.split(text)[1:]
+    return tuple((parts[i], parts[i + 1].strip().rstrip(";")) for i in range(0, len(parts), 2))
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the replay views on a connection that already has the lake's table views."""
+    for _, sql in statements():
+        con.execute(sql)
+
+
+AS_OF_SQL = """
+SELECT grant_id, credential_id, source, agent_id, principal_id, task_id, scope, targets,
+       issued_at, expires_at, renewals, revoked_at,
+       CASE WHEN valid_until IS NULL THEN NULL
+            ELSE date_diff('second', CAST(? AS TIMESTAMP), valid_until) END AS remaining_seconds
+FROM replay_grants
+WHERE issued_at <= CAST(? AS TIMESTAMP)
+  AND (valid_until IS NULL OR valid_until > CAST(? AS TIMESTAMP))
+ORDER BY issued_at, grant_id
+"""
+
+
+def as_of(con: duckdb.DuckDBPyConnection, at: datetime) -> list[dict[str, Any]]:
+    """Grants valid at ``at``: scope, task and remaining TTL (None when expiry is unknown).
+
+    A grant whose expiry the source never recorded and that was never revoked is listed with
+    ``remaining_seconds`` None: it may or may not still be valid (unverifiable).
+    """
+    cur = con.execute(AS_OF_SQL, [at, at, at])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

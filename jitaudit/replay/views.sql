@@ -1,0 +1,242 @@
+-- Replay: the grant, task, decision and use streams as views, in event time.
+-- Each block is one view, created in this order; they read only the canonical tables and each
+-- other, in the Spark-portable subset of ARCHITECTURE §8 (no ASOF, epoch*, lambdas, slices).
+-- Results depend only on the rows, never on the order they were ingested in: every pick of
+-- one row among several is ordered by values (time, source, event id).
+
+-- name: replay_tasks
+-- One row per task: its agent, delegation, objective, declared targets and window. Several
+-- sources may describe one task (invoke_agent spans, grant metadata); spans win. A missing
+-- completion signal leaves ended_at NULL.
+CREATE OR REPLACE VIEW replay_tasks AS
+WITH merged AS (
+  SELECT task_id, agent_id, parent_task_id, delegated_by, objective, targets,
+         started_at, ended_at, 0 AS from_grant
+  FROM tasks WHERE task_id IS NOT NULL
+  UNION ALL
+  SELECT task_id, agent_id, parent_task_id, CAST(NULL AS VARCHAR), objective, targets,
+         CAST(NULL AS TIMESTAMP), CAST(NULL AS TIMESTAMP), 1
+  FROM grants WHERE task_id IS NOT NULL
+)
+SELECT task_id,
+       coalesce(min(CASE WHEN from_grant = 0 THEN agent_id END), min(agent_id)) AS agent_id,
+       min(parent_task_id) AS parent_task_id,
+       min(delegated_by) AS delegated_by,
+       coalesce(min(CASE WHEN from_grant = 0 THEN objective END), min(objective)) AS objective,
+       coalesce(min(CASE WHEN from_grant = 0 THEN targets END), min(targets)) AS targets,
+       min(started_at) AS started_at,
+       CASE WHEN count(started_at) > 0 AND count(ended_at) = count(started_at)
+            THEN max(ended_at) END AS ended_at
+FROM merged
+GROUP BY task_id;
+
+-- name: replay_grants
+-- One row per grant with its validity interval: issued → the earliest of (renewed) expiry,
+-- revocation and an expire event. Expiry stays NULL (unknown) when the source never said it,
+-- or when a renewal did not say how long it extended the grant. Attestation, agent, task and
+-- targets a grant lacks are inherited along parent_grant_id (a Vault lease from the child
+-- token that read it; a child token from its login), up to three levels.
+CREATE OR REPLACE VIEW replay_grants AS
+WITH g AS (
+  SELECT * FROM grants
+  QUALIFY row_number() OVER (PARTITION BY grant_id ORDER BY issued_at, source, event_id) = 1
+),
+ev AS (
+  SELECT coalesce(grant_id, credential_id) AS gid, kind, event_time, new_expires_at
+  FROM grant_events
+  WHERE coalesce(outcome, 'success') = 'success' AND coalesce(grant_id, credential_id) IS NOT NULL
+),
+renewals AS (
+  SELECT gid, count(*) AS renewals, max(event_time) AS last_renewed_at,
+         max(new_expires_at) AS renewed_until,
+         sum(CASE WHEN new_expires_at IS NULL THEN 1 ELSE 0 END) AS renewals_without_expiry
+  FROM ev WHERE kind = 'renew' GROUP BY gid
+),
+revocations AS (
+  SELECT gid, min(event_time) AS revoked_at FROM ev WHERE kind = 'revoke' GROUP BY gid
+),
+expirations AS (
+  SELECT gid, min(event_time) AS expired_at FROM ev WHERE kind = 'expire' GROUP BY gid
+),
+bulk AS (
+  SELECT g.grant_id AS gid, min(e.event_time) AS revoked_at
+  FROM g JOIN grant_events e
+    ON e.kind = 'revoke' AND e.revokes_issued_before IS NOT NULL
+   AND coalesce(e.outcome, 'success') = 'success'
+   AND g.issued_at < e.revokes_issued_before
+   AND (e.principal_id = g.principal_id OR e.principal_id = g.issuer
+        OR e.workload_identity = g.workload_identity)
+  GROUP BY g.grant_id
+),
+lineage AS (
+  SELECT g.grant_id,
+         coalesce(g.attested, p1.attested, p2.attested, p3.attested) AS attested,
+         coalesce(g.auth_method, p1.auth_method) AS auth_method,
+         coalesce(g.agent_id, p1.agent_id, p2.agent_id) AS agent_id,
+         coalesce(g.task_id, p1.task_id) AS task_id,
+         coalesce(g.targets, p1.targets) AS targets,
+         coalesce(g.decision_id, p1.decision_id) AS decision_id,
+         CASE WHEN g.attested IS NULL AND p1.attested IS NULL AND p2.attested IS NULL
+                   AND p3.attested IS NOT NULL THEN p3.auth_method
+              WHEN g.attested IS NULL AND p1.attested IS NULL AND p2.attested IS NOT NULL
+                   THEN p2.auth_method
+              WHEN g.attested IS NULL AND p1.attested IS NOT NULL THEN p1.auth_method
+              ELSE g.auth_method END AS attesting_method
+  FROM g
+  LEFT JOIN g AS p1 ON p1.grant_id = g.parent_grant_id
+  LEFT JOIN g AS p2 ON p2.grant_id = p1.parent_grant_id
+  LEFT JOIN g AS p3 ON p3.grant_id = p2.parent_grant_id
+),
+timeline AS (
+  SELECT g.grant_id,
+         coalesce(r.renewals, 0) AS renewals,
+         r.last_renewed_at,
+         CASE WHEN coalesce(r.renewals_without_expiry, 0) > 0 THEN CAST(NULL AS TIMESTAMP)
+              WHEN r.renewed_until IS NOT NULL AND g.expires_at IS NOT NULL
+                   THEN greatest(r.renewed_until, g.expires_at)
+              ELSE coalesce(r.renewed_until, g.expires_at) END AS expires_at,
+         CASE WHEN v.revoked_at IS NOT NULL AND b.revoked_at IS NOT NULL
+                   THEN least(v.revoked_at, b.revoked_at)
+              ELSE coalesce(v.revoked_at, b.revoked_at) END AS revoked_at,
+         x.expired_at
+  FROM g
+  LEFT JOIN renewals r ON r.gid = g.grant_id
+  LEFT JOIN revocations v ON v.gid = g.grant_id
+  LEFT JOIN bulk b ON b.gid = g.grant_id
+  LEFT JOIN expirations x ON x.gid = g.grant_id
+)
+SELECT g.grant_id, g.credential_id, g.parent_grant_id, g.source, g.principal_id, g.issuer,
+       l.agent_id, g.workload_identity, l.attested, l.auth_method, l.attesting_method,
+       l.task_id, g.objective, l.targets, g.scope, g.policies,
+       g.issued_at, g.expires_at AS declared_expires_at, t.expires_at, t.renewals,
+       t.last_renewed_at, t.revoked_at, t.expired_at,
+       CASE WHEN t.expires_at IS NULL AND t.revoked_at IS NULL AND t.expired_at IS NULL
+            THEN CAST(NULL AS TIMESTAMP)
+            ELSE least(coalesce(t.expires_at, t.revoked_at, t.expired_at),
+                       coalesce(t.revoked_at, t.expires_at, t.expired_at),
+                       coalesce(t.expired_at, t.expires_at, t.revoked_at)) END AS valid_until,
+       g.renewable, g.approval, l.decision_id,
+       coalesce(g.policy_revision, d.policy_revision) AS policy_revision,
+       g.event_id, g.event_time, g.source_file, g.source_offset
+FROM g
+JOIN lineage l ON l.grant_id = g.grant_id
+JOIN timeline t ON t.grant_id = g.grant_id
+LEFT JOIN (
+  SELECT decision_id, min(policy_revision) AS policy_revision FROM decisions
+  WHERE decision_id IS NOT NULL GROUP BY decision_id
+) d ON d.decision_id = l.decision_id;
+
+-- name: replay_uses
+-- Every use with the grant valid at its instant. The join is on the credential both sides
+-- share (join_basis = 'credential'): the latest grant of that credential issued at or before
+-- the use (5 s tolerance for clock skew), else the earliest one. Sources with no shared id
+-- (GCP access tokens) join on principal + validity window (join_basis = 'principal_window').
+-- A use no grant explains keeps NULL grant columns: its validity is unverifiable.
+CREATE OR REPLACE VIEW replay_uses AS
+WITH by_credential AS (
+  SELECT u.source, u.event_id, g.grant_id, 'credential' AS join_basis
+  FROM uses u JOIN replay_grants g ON g.credential_id = u.credential_id
+  WHERE u.credential_id IS NOT NULL
+  QUALIFY row_number() OVER (
+    PARTITION BY u.source, u.event_id
+    ORDER BY CASE WHEN g.issued_at <= u.event_time + INTERVAL 5 SECOND THEN 0 ELSE 1 END,
+             CASE WHEN g.issued_at <= u.event_time + INTERVAL 5 SECOND THEN g.issued_at END DESC,
+             g.issued_at, g.grant_id) = 1
+),
+by_principal AS (
+  SELECT u.source, u.event_id, g.grant_id, 'principal_window' AS join_basis
+  FROM uses u JOIN replay_grants g
+    ON g.credential_id IS NULL AND g.principal_id = u.principal_id
+   AND u.event_time >= g.issued_at - INTERVAL 5 SECOND
+   AND (g.valid_until IS NULL OR u.event_time <= g.valid_until + INTERVAL 5 SECOND)
+  WHERE u.principal_id IS NOT NULL
+  QUALIFY row_number() OVER (PARTITION BY u.source, u.event_id
+                             ORDER BY g.issued_at DESC, g.grant_id) = 1
+),
+matched AS (
+  SELECT * FROM by_credential
+  UNION ALL
+  SELECT p.* FROM by_principal p
+  WHERE NOT EXISTS (SELECT 1 FROM by_credential c
+                    WHERE c.source = p.source AND c.event_id = p.event_id)
+)
+SELECT u.*, m.grant_id, m.join_basis,
+       g.issued_at AS grant_issued_at, g.expires_at AS grant_expires_at,
+       g.revoked_at AS grant_revoked_at, g.valid_until AS grant_valid_until,
+       g.scope AS grant_scope, g.agent_id AS grant_agent_id,
+       g.workload_identity AS grant_workload_identity, g.task_id AS grant_task_id,
+       g.targets AS grant_targets, g.policy_revision AS grant_policy_revision,
+       coalesce(u.task_id, g.task_id) AS effective_task_id,
+       coalesce(u.agent_id, g.agent_id) AS effective_agent_id,
+       -- obtaining a (task-bound) credential is what a login credential is for: such calls
+       -- are judged as grants, not as work against the task's scope and targets
+       CASE WHEN (u.source = 'vault' AND u.resource LIKE 'auth/token/create%')
+                 OR u.action IN ('sts:AssumeRole', 'sts:AssumeRoleWithWebIdentity',
+                                 'sts:AssumeRoleWithSAML', 'sts:GetSessionToken',
+                                 'sts:GetFederationToken', 'sts:TagSession',
+                                 'iam.serviceAccounts.getAccessToken',
+                                 'iam.serviceAccounts.getOpenIdToken',
+                                 'iam.serviceAccounts.signJwt')
+                 OR (u.source = 'kubernetes' AND u.resource LIKE '%serviceaccounts/%/token')
+            THEN TRUE ELSE FALSE END AS mints_credential
+FROM uses u
+LEFT JOIN matched m ON m.source = u.source AND m.event_id = u.event_id
+LEFT JOIN replay_grants g ON g.grant_id = m.grant_id;
+
+-- name: replay_scope
+-- Per use joined to a grant with a known scope: whether some scope item matches its action or
+-- action:resource (globs, `*` = any run). Uses of grants with unknown scope have no row here.
+CREATE OR REPLACE VIEW replay_scope AS
+WITH items AS (
+  SELECT grant_id, UNNEST(scope) AS item FROM replay_grants WHERE scope IS NOT NULL
+),
+patterns AS (
+  SELECT grant_id,
+         replace(replace(replace(replace(item, '\', '\\'), '%', '\%'), '_', '\_'), '*', '%') AS pat
+  FROM items
+),
+checked AS (
+  SELECT u.source, u.event_id,
+         max(CASE WHEN u.action LIKE p.pat ESCAPE '\'
+                    OR concat(u.action, ':', coalesce(u.resource, '')) LIKE p.pat ESCAPE '\'
+                  THEN 1 ELSE 0 END) AS in_scope
+  FROM replay_uses u JOIN patterns p ON p.grant_id = u.grant_id
+  GROUP BY u.source, u.event_id
+)
+SELECT u.source, u.event_id, u.grant_id, coalesce(c.in_scope, 0) AS in_scope
+FROM replay_uses u
+JOIN replay_grants g ON g.grant_id = u.grant_id AND g.scope IS NOT NULL
+LEFT JOIN checked c ON c.source = u.source AND c.event_id = u.event_id;
+
+-- name: replay_targets
+-- Per use with known declared targets (its task's, else its grant's): whether some target
+-- pattern matches the use's target.
+CREATE OR REPLACE VIEW replay_targets AS
+WITH declared AS (
+  SELECT u.source, u.event_id, u.target, coalesce(t.targets, u.grant_targets) AS targets
+  FROM replay_uses u LEFT JOIN replay_tasks t ON t.task_id = u.effective_task_id
+  WHERE u.target IS NOT NULL
+),
+items AS (
+  SELECT source, event_id, target, UNNEST(targets) AS item FROM declared WHERE targets IS NOT NULL
+),
+checked AS (
+  SELECT source, event_id,
+         max(CASE WHEN target LIKE replace(replace(replace(replace(item, '\', '\\'), '%', '\%'),
+                                                          '_', '\_'), '*', '%') ESCAPE '\'
+                  THEN 1 ELSE 0 END) AS on_target
+  FROM items GROUP BY source, event_id
+)
+SELECT d.source, d.event_id, coalesce(c.on_target, 0) AS on_target
+FROM declared d LEFT JOIN checked c ON c.source = d.source AND c.event_id = d.event_id
+WHERE d.targets IS NOT NULL;
+
+-- name: replay_delegations
+-- Delegation edges: a task started by another agent's task (parent agent → child agent).
+CREATE OR REPLACE VIEW replay_delegations AS
+SELECT t.task_id, t.agent_id AS child_agent_id,
+       coalesce(t.delegated_by, p.agent_id) AS parent_agent_id,
+       t.parent_task_id, t.started_at, t.ended_at
+FROM replay_tasks t
+LEFT JOIN replay_tasks p ON p.task_id = t.parent_task_id
+WHERE t.parent_task_id IS NOT NULL OR t.delegated_by IS NOT NULL;

@@ -1,0 +1,1 @@
+"""Renderers and file sinks, one module per native log format."""
