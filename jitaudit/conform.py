@@ -47,13 +47,18 @@ class Conformed:
 
 
 def conform(
-    con: duckdb.DuckDBPyConnection, table: str, relation: duckdb.DuckDBPyRelation
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    relation: duckdb.DuckDBPyRelation,
+    materialise: str | None = None,
 ) -> Conformed:
     """Cast ``relation`` to the canonical schema of ``table``.
 
     Columns it lacks become NULL; a value that does not cast, a missing required value or a
     value outside an enumeration rejects the row with a reason naming the column. Extra
-    columns are an error: they mean an ingester and the schema disagree.
+    columns are an error: they mean an ingester and the schema disagree. With
+    ``materialise``, the checked rows are computed once into that temp table and both results
+    read it (one pass over the input instead of one per result).
     """
     ts = spec(table)
     present = set(relation.columns)
@@ -87,10 +92,16 @@ def conform(
                 f"NOT IN ({values}) THEN 'bad {column}: ' || left(CAST({_q(column)} AS VARCHAR), 80) END"
             )
     reason = f"coalesce({', '.join(checks)})" if checks else "CAST(NULL AS VARCHAR)"
-    checked = con.sql(
+    checked_sql = (
         f"SELECT {', '.join(casts)}, {reason} AS _reason, "
-        f"left(to_json(_src), {_RAW_LIMIT}) AS _raw FROM {name} AS _src"
+        f"CASE WHEN {reason} IS NOT NULL THEN left(to_json(_src), {_RAW_LIMIT}) END AS _raw "
+        f"FROM {name} AS _src"
     )
+    if materialise:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {materialise} AS {checked_sql}")
+        checked = con.table(materialise)
+    else:
+        checked = con.sql(checked_sql)
     cols = ", ".join(_q(n) for n in ts.schema.names)
     good = checked.filter("_reason IS NULL").project(cols)
     rejected = checked.filter("_reason IS NOT NULL").project(

@@ -169,6 +169,14 @@ QUARANTINE = TableSpec(
     date_column="ingested_at",
 )
 
+REDELIVERIES = TableSpec(
+    "redeliveries",
+    _schema(pa.field("table_name", STR, nullable=False)),
+    required=("table_name",),
+)
+"""A copy of an event already in the lake (a re-delivered log record), kept as lineage only:
+its delivery time still counts for completeness, whichever copy was ingested first."""
+
 EVIDENCE = pa.struct(
     [
         pa.field("table", STR),
@@ -207,7 +215,8 @@ FINDINGS = TableSpec(
 
 #: Every canonical table, by name. The lake creates one view per entry.
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (GRANTS, GRANT_EVENTS, USES, DECISIONS, TASKS, QUARANTINE, FINDINGS)
+    t.name: t
+    for t in (GRANTS, GRANT_EVENTS, USES, DECISIONS, TASKS, QUARANTINE, REDELIVERIES, FINDINGS)
 }
 
 #: Tables an ingester may write (findings are written by scans).

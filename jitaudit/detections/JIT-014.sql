@@ -1,12 +1,27 @@
 -- JIT-014 audit-log-delay: a source's records delivered more than max_delay_minutes after the
 -- event (one finding per episode), or a source silent much longer than its usual gap while
 -- other sources reported (one finding per silent window).
-WITH events AS (
+WITH stored AS (
   SELECT 'uses' AS event_table, source, event_id, event_time, logged_time, source_file, source_offset FROM uses
   UNION ALL SELECT 'grants', source, event_id, event_time, logged_time, source_file, source_offset FROM grants
   UNION ALL SELECT 'grant_events', source, event_id, event_time, logged_time, source_file, source_offset FROM grant_events
   UNION ALL SELECT 'decisions', source, event_id, event_time, logged_time, source_file, source_offset FROM decisions
   UNION ALL SELECT 'tasks', source, event_id, event_time, logged_time, source_file, source_offset FROM tasks
+),
+-- an event delivered more than once was available from its first delivery on, whichever
+-- copy the lake kept
+first_delivery AS (
+  SELECT table_name, source, event_id, min(logged_time) AS logged_time
+  FROM redeliveries WHERE logged_time IS NOT NULL GROUP BY table_name, source, event_id
+),
+events AS (
+  SELECT s.event_table, s.source, s.event_id, s.event_time,
+         CASE WHEN r.logged_time IS NOT NULL AND (s.logged_time IS NULL OR r.logged_time < s.logged_time)
+              THEN r.logged_time ELSE s.logged_time END AS logged_time,
+         s.source_file, s.source_offset
+  FROM stored s
+  LEFT JOIN first_delivery r
+    ON r.table_name = s.event_table AND r.source = s.source AND r.event_id = s.event_id
 ),
 late AS (
   SELECT * FROM events

@@ -56,7 +56,11 @@ SELECT *,
        coalesce(resource0, {RESOURCE_FROM_PARAMS_SQL}) AS resource
 FROM (
   SELECT r.source_file, r.source_offset, r.logged_time,
-         coalesce(nullif(r.event_id, ''), content_id(concat_ws('|', r.event_time_text,
+         -- the copies of one cross-account event share one id, so that a copy delivered in
+         -- a later batch is recognised as a repeat too
+         coalesce(CASE WHEN nullif(r.shared_event_id, '') IS NOT NULL
+                       THEN 'shared:' || r.shared_event_id || ':' || r.event_name END,
+                  nullif(r.event_id, ''), content_id(concat_ws('|', r.event_time_text,
                   r.event_source, r.event_name, r.request_id, r.ui_arn, r.request_parameters)))
            AS eid,
          ct_time(r.event_time_text) AS event_time,

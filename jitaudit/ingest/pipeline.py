@@ -160,7 +160,7 @@ def _ingest_batch(
         ctx = Context(con=con, ingested_at=ingested_at, options=options, enrichment=enrichment)
         out = registry.get(name).normalise(ctx, batch)
         stats = SourceStats(files=len(batch), read=out.read, duplicates=out.duplicates)
-        tables, rejected, lake_dups = _finish(con, out, ingested_at)
+        tables, rejected, lake_dups = _finish(con, out, ingested_at, lake)
         stats.duplicates += lake_dups
         quarantine = _quarantine(con, name, out, rejected, ingested_at)
         stats.quarantined = _count(quarantine)
@@ -184,16 +184,20 @@ def _count(rel: duckdb.DuckDBPyRelation) -> int:
 
 
 def _finish(
-    con: duckdb.DuckDBPyConnection, out: Normalised, ingested_at: datetime
+    con: duckdb.DuckDBPyConnection, out: Normalised, ingested_at: datetime, lake: Lake
 ) -> tuple[dict[str, duckdb.DuckDBPyRelation], list[duckdb.DuckDBPyRelation], int]:
     """De-duplicate each table within the batch and against the lake, then conform it.
 
     Returns the tables to commit, the rows conform rejected, and how many input records were
-    dropped because every row they produced was already present.
+    dropped because every row they produced was already present. Repeats are rare, so the
+    common path is one hash aggregate per table and no copy: rows are only ranked (a sort)
+    when some id repeats, and the lake is only consulted for tables it already holds.
     """
     ts_sql = f"TIMESTAMP '{ingested_at.isoformat(sep=' ')}'"
+    in_lake = {f.table for f in lake.files()}
     kept: list[str] = []
     dropped: list[str] = []
+    redelivered: list[str] = []
     tables: dict[str, duckdb.DuckDBPyRelation] = {}
     rejected: list[duckdb.DuckDBPyRelation] = []
     for table, rel in out.tables.items():
@@ -202,50 +206,76 @@ def _finish(
         raw = f"_raw_{table}"
         rel.create_view(f"_src_{table}", replace=True)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM _src_{table}")
-        # Repeats within the batch are rare: find the repeated ids with a hash aggregate and
-        # rank only those rows, instead of a window (a sort) over the whole batch.
-        not_in_lake = (
-            f'NOT EXISTS (SELECT 1 FROM "{table}" AS l '
-            "WHERE l.source = r.source AND l.event_id = r.event_id)"
+        known = (
+            f"""UNION SELECT DISTINCT r.source, r.event_id FROM {raw} AS r
+                JOIN "{table}" AS l ON l.source = r.source AND l.event_id = r.event_id"""
+            if table in in_lake
+            else ""
         )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _rep_{table} AS
-            SELECT source, event_id FROM {raw} GROUP BY source, event_id HAVING count(*) > 1"""
+            SELECT source, event_id FROM {raw} GROUP BY source, event_id HAVING count(*) > 1
+            {known}"""
         )
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _dedup_{table} AS
-            SELECT * FROM {raw} AS r
-            WHERE {not_in_lake} AND NOT EXISTS (SELECT 1 FROM _rep_{table} AS d
-                                                WHERE d.source = r.source AND d.event_id = r.event_id)
-            UNION ALL
-            (SELECT * FROM {raw} AS r
-             WHERE {not_in_lake} AND EXISTS (SELECT 1 FROM _rep_{table} AS d
-                                             WHERE d.source = r.source AND d.event_id = r.event_id)
-             QUALIFY row_number() OVER (PARTITION BY source, event_id
-                                        ORDER BY source_file, source_offset) = 1)"""
-        )
-        kept.append(f"SELECT source_file, source_offset FROM _dedup_{table}")
-        dropped.append(f"SELECT source_file, source_offset FROM {raw}")
+        source = raw
+        if _count(con.table(f"_rep_{table}")):
+            lake_filter = (
+                f'AND NOT EXISTS (SELECT 1 FROM "{table}" AS l '
+                "WHERE l.source = r.source AND l.event_id = r.event_id)"
+                if table in in_lake
+                else ""
+            )
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _dedup_{table} AS
+                SELECT * FROM {raw} AS r
+                WHERE NOT EXISTS (SELECT 1 FROM _rep_{table} AS d
+                                  WHERE d.source = r.source AND d.event_id = r.event_id)
+                UNION ALL
+                (SELECT * FROM {raw} AS r
+                 WHERE EXISTS (SELECT 1 FROM _rep_{table} AS d
+                               WHERE d.source = r.source AND d.event_id = r.event_id)
+                 {lake_filter}
+                 QUALIFY row_number() OVER (PARTITION BY source, event_id
+                                            ORDER BY source_file, source_offset) = 1)"""
+            )
+            source = f"_dedup_{table}"
+            kept.append(f"SELECT source_file, source_offset FROM {source}")
+            dropped.append(f"SELECT source_file, source_offset FROM {raw}")
+            times = ", ".join(
+                c if c in rel.columns else f"CAST(NULL AS TIMESTAMP) AS {c}"
+                for c in ("event_time", "logged_time")
+            )
+            redelivered.append(
+                f"""SELECT source, source_file, source_offset, event_id, {times},
+                       '{table}' AS table_name FROM {raw}
+                EXCEPT SELECT source, source_file, source_offset, event_id, {times},
+                       '{table}' FROM {source}"""
+            )
+        else:
+            kept.append(f"SELECT source_file, source_offset FROM {raw}")
         rel_d = (
-            con.sql(f"SELECT * REPLACE ({ts_sql} AS ingested_at) FROM _dedup_{table}")
+            con.sql(f"SELECT * REPLACE ({ts_sql} AS ingested_at) FROM {source}")
             if ("ingested_at" in rel.columns)
-            else con.sql(f"SELECT *, {ts_sql} AS ingested_at FROM _dedup_{table}")
+            else con.sql(f"SELECT *, {ts_sql} AS ingested_at FROM {source}")
         )
-        c = conform(con, table, rel_d)
-        # conformed once: the row count and the commit's COPY both read this table
-        c.good.create_view(f"_goodv_{table}", replace=True)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _good_{table} AS SELECT * FROM _goodv_{table}")
-        tables[table] = con.table(f"_good_{table}")
+        # checked once: the row count, the commit's COPY and the rejects all read that table
+        c = conform(con, table, rel_d, materialise=f"_checked_{table}")
+        tables[table] = c.good
         rejected.append(c.rejected)
     lake_dups = 0
     if dropped:
+        # records all of whose rows were repeats (a record may feed several tables)
         row = con.execute(
             f"SELECT count(*) FROM (({' UNION '.join(dropped)}) EXCEPT ({' UNION '.join(kept)}))"
         ).fetchall()
         lake_dups = int(row[0][0])
-    for table in out.tables:
-        # the normaliser's rows are no longer needed: free their memory before the commit
-        con.execute(f"DROP TABLE IF EXISTS _raw_{table}")
+        # the dropped copies stay as lineage: their delivery time counts for completeness
+        redeliveries = con.sql(
+            f"SELECT *, {ts_sql} AS ingested_at FROM ({' UNION ALL '.join(redelivered)})"
+        )
+        tables["redeliveries"] = conform(
+            con, "redeliveries", redeliveries, "_checked_redeliveries"
+        ).good
     return tables, rejected, lake_dups
 
 

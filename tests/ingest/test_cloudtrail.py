@@ -210,14 +210,19 @@ def test_shared_event_copies_are_one_event(lake: Lake) -> None:
     report = ingest([CT / "shared"], lake)
     s = report.sources["cloudtrail"]
     assert (s.read, s.normalised, s.duplicates) == (2, 1, 1)
-    grants = _rows(lake, "SELECT event_id, parent_grant_id FROM grants")
-    # the copy naming the caller's key is kept
-    assert grants == [
-        {
-            "event_id": "bb000000-0001-4000-8000-000000000001",
-            "parent_grant_id": "AKIAEXAMPLEPARTNER1",
-        }
+    grants = _rows(lake, "SELECT event_id, parent_grant_id, source_file FROM grants")
+    # the copy naming the caller's key is kept; both copies share one event id
+    assert [(g["event_id"], g["parent_grant_id"]) for g in grants] == [
+        ("shared:5e5e5e5e-0001-4000-8000-000000000001:AssumeRole", "AKIAEXAMPLEPARTNER1")
     ]
+
+
+def test_shared_event_copies_in_different_batches_are_one_event(lake: Lake) -> None:
+    first, second = sorted((CT / "shared").rglob("*.json*"))
+    ingest([second], lake)
+    ingest([first], lake)
+    n = _rows(lake, "SELECT count(*) AS n FROM grants")
+    assert n == [{"n": 1}]
 
 
 def test_reingest_adds_nothing_and_redelivered_records_dedupe_by_event_id(lake: Lake) -> None:
