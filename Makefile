@@ -23,8 +23,8 @@ demo: $(STAMP)  ## Set up and run the main job on the bundled sample data
 test: $(STAMP) lint typecheck unit  ## Set up, lint, type-check and run every test
 
 lint: $(STAMP)
-	$(BIN)/ruff check jitaudit tests benchmarks dashboards
-	$(BIN)/ruff format --check jitaudit tests benchmarks dashboards
+	$(BIN)/ruff check jitaudit tests benchmarks
+	$(BIN)/ruff format --check jitaudit tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy jitaudit

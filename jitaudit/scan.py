@@ -239,7 +239,13 @@ def _complete(f: Finding, t: Touched) -> bool:
 
 
 def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"memory_limit": os.environ.get("JITAUDIT_MEMORY_LIMIT", "4GB")})
+    (lake.root / "_spill").mkdir(exist_ok=True)
+    con = duckdb.connect(
+        config={
+            "memory_limit": os.environ.get("JITAUDIT_MEMORY_LIMIT", "4GB"),
+            "temp_directory": str(lake.root / "_spill"),
+        }
+    )
     con.execute("SET TimeZone = 'UTC'")
     lake.connect(con)
     return con
@@ -287,7 +293,7 @@ def scan(
     previous = {f["finding_id"]: _finding_from_json(f) for f in (state or {}).get("findings", [])}
 
     con = _connect(lake)
-    replay.register(con)
+    replay.register(con, materialise=True)
     reevaluated: dict[str, int] = {}
     if state is None:
         mode = "full"
@@ -318,7 +324,7 @@ def scan(
             found.update(f2)
             cover.update(c2)
             _restrict_uses(con)
-            replay.register(con)
+            replay.register(con, materialise=True)
             f3, _ = _run(con, uses_based, config, progress)
             for det in uses_based:
                 fresh = [f for f in f3[det.id] if _complete(f, t)]
@@ -332,7 +338,7 @@ def scan(
             # coverage of use-based detections is recomputed on the full lake (cheap counts)
             con.execute("DROP VIEW uses")
             con.execute("ALTER VIEW _all_uses RENAME TO uses")
-            replay.register(con)
+            replay.register(con, materialise=True)
             for det in uses_based:
                 if det.coverage:
                     got = con.execute(params.render(det, config, det.coverage)).fetchall()

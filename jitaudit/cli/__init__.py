@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,8 @@ from jitaudit import __version__
 #: command → module; the order is the order of ``--help`` (ARCHITECTURE §7)
 COMMANDS: dict[str, str] = {
     "ingest": "jitaudit.cli.ingest",
+    "scan": "jitaudit.cli.scan",
+    "replay": "jitaudit.cli.replay",
     "sample": "jitaudit.cli.sample",
     "verify": "jitaudit.cli.verify",
     "demo": "jitaudit.cli.demo",
@@ -48,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`jitaudit scan | head`): not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 — flushed at exit, never read
+        return 0
     return code
 
 

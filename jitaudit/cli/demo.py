@@ -1,9 +1,8 @@
-"""``jitaudit demo``: sample data → ingest → verify (→ scan → report → dashboard as they land)."""
+"""``jitaudit demo``: sample data → ingest → verify → scan, printing where each output went."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ def register(sub: Any) -> None:
         "demo",
         help="run the whole pipeline on the bundled sample data",
         description="Ingest the bundled sample data (or freshly simulated data) into a lake, "
-        "verify it, and print where each output went.",
+        "verify it, scan it with every detection, and print where each output went.",
     )
     add_lake(p)
     p.add_argument(
@@ -24,6 +23,13 @@ def register(sub: Any) -> None:
         default=Path("sample_data"),
         metavar="DIR",
         help="native-format logs to use; simulated when the directory is absent",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("jitaudit-out"),
+        metavar="DIR",
+        help="where the scan's findings are written (default: ./jitaudit-out)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="stop before serving the dashboard")
     add_quiet(p)
@@ -35,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from jitaudit.ingest import ingest
     from jitaudit.ingest.files import InputError
     from jitaudit.lake import Lake
+    from jitaudit.output import render
+    from jitaudit.scan import scan
 
     data: Path = args.sample_data
     if not data.exists():
@@ -57,9 +65,23 @@ def run(args: argparse.Namespace) -> int:
         f"[demo] lake verified: {check.checked} files, "
         f"{'intact' if check.ok else 'PROBLEMS — run jitaudit verify'}"
     )
-    print(f"[demo] lake: {lake.root}  (manifest digest {lake.digest()[:16]})")
+    result = scan(lake, progress=progress(args))
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt, name in (
+        ("json", "findings.json"),
+        ("ocsf", "findings.ocsf.json"),
+        ("csv", "findings.csv"),
+    ):
+        (out / name).write_text(render(result, fmt))
+        written.append(out / name)
+    print(render(result, "table"))
+    print(f"[demo] lake:     {lake.root} (manifest digest {lake.digest()[:16]})")
+    for path in written:
+        print(f"[demo] findings: {path.absolute()}")
     print(
-        "[demo] next: the detections, reports and dashboard arrive with their issues",
-        file=sys.stderr,
+        f"[demo] next: `jitaudit replay --lake {args.lake} --at 2026-11-02T14:30:00Z` shows "
+        "the grants valid at an instant"
     )
     return 0 if check.ok else 1

@@ -37,33 +37,49 @@ chains AS (
   FROM numbered GROUP BY agent_id, target, chain
 ),
 day_cover AS (
+  -- durations in microseconds: whole-unit date_diff counts boundaries crossed in DuckDB but
+  -- whole units elapsed in Spark, which differ at the thresholds
   SELECT a.agent_id, a.target, a.chain,
-         sum(date_diff('second',
+         sum(date_diff('microsecond',
                        CASE WHEN b.chain_start > a.chain_start THEN b.chain_start ELSE a.chain_start END,
                        CASE WHEN b.chain_end < a.chain_start + INTERVAL 24 HOUR THEN b.chain_end
-                            ELSE a.chain_start + INTERVAL 24 HOUR END)) AS covered_seconds
+                            ELSE a.chain_start + INTERVAL 24 HOUR END)) AS covered_us
   FROM chains a JOIN chains b
     ON b.agent_id = a.agent_id AND b.target = a.target
    AND b.chain_end > a.chain_start AND b.chain_start < a.chain_start + INTERVAL 24 HOUR
   GROUP BY a.agent_id, a.target, a.chain
 ),
 standing AS (
-  SELECT c.agent_id, c.target, c.chain, c.chain_start, c.chain_end, d.covered_seconds
+  SELECT c.agent_id, c.target, c.chain, c.chain_start, c.chain_end, d.covered_us,
+         CASE WHEN d.covered_us * 100 >= ${day_percent} * CAST(86400000000 AS BIGINT)
+              THEN 1 ELSE 0 END AS by_day
   FROM chains c JOIN day_cover d
     ON d.agent_id = c.agent_id AND d.target = c.target AND d.chain = c.chain
-  WHERE date_diff('second', c.chain_start, c.chain_end) >= ${chain_hours} * 3600
-     OR d.covered_seconds * 100 >= ${day_percent} * 86400
+  WHERE date_diff('microsecond', c.chain_start, c.chain_end) >= ${chain_hours} * CAST(3600000000 AS BIGINT)
+     OR d.covered_us * 100 >= ${day_percent} * CAST(86400000000 AS BIGINT)
+),
+members AS (
+  -- a chain long enough on its own is the evidence; a 24 h window covered enough is evidenced
+  -- by every chain in it. Each chain is reported once, under its earliest standing window.
+  SELECT s.agent_id, s.target, b.chain, s.chain_start, s.chain_end, s.covered_us
+  FROM standing s JOIN chains b
+    ON b.agent_id = s.agent_id AND b.target = s.target
+   AND (b.chain = s.chain
+        OR (s.by_day = 1 AND b.chain_start >= s.chain_start
+            AND b.chain_start < s.chain_start + INTERVAL 24 HOUR))
+  QUALIFY row_number() OVER (PARTITION BY b.agent_id, b.target, b.chain
+                             ORDER BY s.chain_start) = 1
 ),
 chained AS (
   SELECT concat('agent:', n.agent_id, '|target:', n.target) AS subject, 'grants' AS event_table,
          n.event_id, n.issued_at AS event_time, n.agent_id, n.principal_id,
          CAST(NULL AS VARCHAR) AS credential_id, CAST(NULL AS VARCHAR) AS task_id,
          n.source, n.source_file, n.source_offset,
-         concat('grants on ', n.target, ' chained from ', CAST(s.chain_start AS VARCHAR), ' to ',
-                CAST(s.chain_end AS VARCHAR), ' (', CAST(s.covered_seconds // 60 AS VARCHAR),
+         concat('grants on ', n.target, ' chained from ', CAST(m.chain_start AS VARCHAR), ' to ',
+                CAST(m.chain_end AS VARCHAR), ' (', CAST(m.covered_us // 60000000 AS VARCHAR),
                 ' min of a 24 h window)') AS detail
-  FROM numbered n JOIN standing s
-    ON s.agent_id = n.agent_id AND s.target = n.target AND s.chain = n.chain
+  FROM numbered n JOIN members m
+    ON m.agent_id = n.agent_id AND m.target = n.target AND m.chain = n.chain
 )
 SELECT * FROM renewed
 UNION ALL

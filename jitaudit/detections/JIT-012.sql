@@ -46,8 +46,7 @@ escalated AS (
 SELECT 'agent:' || d.agent_id AS subject, 'uses' AS event_table, d.event_id, d.event_time,
        d.agent_id, d.principal_id, CAST(NULL AS VARCHAR) AS credential_id,
        CAST(NULL AS VARCHAR) AS task_id, d.source, d.source_file, d.source_offset,
-       concat('denied ', d.action, ' ', coalesce(d.resource, ''), ' on ', coalesce(d.target, '?'))
-         AS detail
+       concat('denied ', d.action, ' on ', coalesce(d.target, '?')) AS detail
 FROM denials d
 JOIN escalated e ON e.agent_id = d.agent_id AND d.event_time >= e.burst_start
                 AND d.event_time <= e.burst_end

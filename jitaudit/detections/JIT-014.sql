@@ -34,7 +34,8 @@ late_ordered AS (
 ),
 late_episodes AS (
   SELECT *, sum(CASE WHEN prev_time IS NULL
-                       OR date_diff('minute', prev_time, event_time) > ${episode_gap_minutes}
+                       OR date_diff('microsecond', prev_time, event_time)
+                          > ${episode_gap_minutes} * 60000000
                      THEN 1 ELSE 0 END)
               OVER (PARTITION BY source ORDER BY event_time, event_id
                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS episode
@@ -59,15 +60,17 @@ gaps AS (
   FROM stamped
 ),
 usual AS (
-  SELECT source, quantile_cont(date_diff('second', gap_start, gap_end), 0.99) AS p99
+  -- gaps in microseconds: whole-unit date_diff counts boundaries crossed in DuckDB but whole
+  -- units elapsed in Spark, and either misjudges a gap at the threshold
+  SELECT source, quantile_cont(date_diff('microsecond', gap_start, gap_end), 0.9) AS p90_us
   FROM gaps WHERE gap_start IS NOT NULL GROUP BY source
 ),
 silent AS (
   SELECT g.source, g.gap_start, g.gap_end
   FROM gaps g JOIN usual u ON u.source = g.source
   WHERE g.gap_start IS NOT NULL
-    AND date_diff('second', g.gap_start, g.gap_end) > ${min_silence_minutes} * 60
-    AND date_diff('second', g.gap_start, g.gap_end) > ${gap_factor} * u.p99
+    AND date_diff('microsecond', g.gap_start, g.gap_end) > ${min_silence_minutes} * 60000000
+    AND date_diff('microsecond', g.gap_start, g.gap_end) > ${gap_factor} * u.p90_us
 ),
 witnessed AS (
   SELECT s.source, s.gap_start, s.gap_end, count(*) AS others

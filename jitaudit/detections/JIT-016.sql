@@ -1,5 +1,5 @@
 -- JIT-016 grant-outlives-policy-change: a grant approved under policy revision R still used
--- after the same policy started deciding under another revision.
+-- after a policy path its revision decided on started deciding under another revision.
 WITH revisions AS (
   SELECT coalesce(policy_path, '') AS policy_path, policy_revision, min(event_time) AS first_seen
   FROM decisions WHERE policy_revision IS NOT NULL
@@ -11,11 +11,15 @@ approved AS (
   FROM replay_grants g LEFT JOIN decisions d ON d.decision_id = g.decision_id
   WHERE g.policy_revision IS NOT NULL
 ),
+-- a revision is superseded where another revision starts deciding on a policy path it decided
+-- on (the approval path, or the paths its bundle also serves)
 changed AS (
-  SELECT a.grant_id, min(r.first_seen) AS changed_at
-  FROM approved a JOIN revisions r
-    ON r.policy_path = a.policy_path AND r.policy_revision <> a.policy_revision
-   AND r.first_seen > a.approved_at
+  SELECT a.grant_id, min(r2.first_seen) AS changed_at
+  FROM approved a
+  JOIN revisions r1 ON r1.policy_revision = a.policy_revision
+  JOIN revisions r2
+    ON r2.policy_path = r1.policy_path AND r2.policy_revision <> a.policy_revision
+   AND r2.first_seen > a.approved_at
   GROUP BY a.grant_id
 )
 SELECT 'grant:' || u.grant_id AS subject, 'uses' AS event_table, u.event_id, u.event_time,

@@ -22,9 +22,24 @@ def statements() -> tuple[tuple[str, str], ...]:
     return tuple((parts[i], parts[i + 1].strip().rstrip(";")) for i in range(0, len(parts), 2))
 
 
-def register(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the replay views on a connection that already has the lake's table views."""
-    for _, sql in statements():
+def register(con: duckdb.DuckDBPyConnection, *, materialise: bool = False) -> None:
+    """Create the replay views on a connection that already has the lake's table views.
+
+    With ``materialise`` each is computed once into a temp table instead: a scan runs sixteen
+    detections over them, and a view would replay the whole stream for each one.
+    """
+    for name, sql in statements():
+        kinds = con.execute(
+            "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? "
+            "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ?",
+            [name, name],
+        ).fetchall()
+        for (kind,) in kinds:
+            con.execute(f"DROP {kind} IF EXISTS {name}")
+        if materialise:
+            sql = sql.replace(
+                f"CREATE OR REPLACE VIEW {name} AS", f"CREATE OR REPLACE TEMP TABLE {name} AS", 1
+            )
         con.execute(sql)
 
 

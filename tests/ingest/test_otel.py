@@ -1,0 +1,187 @@
+"""OpenTelemetry GenAI spans (OTLP JSON lines): tool-call uses, task windows, delegation edges.
+
+Fixtures follow the OTLP/JSON encoding (opentelemetry-proto docs/specification.md: hex ids,
+case-insensitive; int64 as strings or numbers; enums as integers) and the GenAI agent-span
+conventions (semantic-conventions docs/gen-ai/gen-ai-agent-spans.md); ``worker.jsonl`` is
+written the way some non-conforming writers do (enum names, numeric nanoseconds).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from jitaudit.ingest import ingest, registry
+from jitaudit.ingest.files import open_input
+from jitaudit.lake import Lake
+from tests.conftest import FIXTURES
+
+OTEL = FIXTURES / "otel"
+CANARY = "CANARY-otel-9f2b"
+TRACE = "5b8efff798038103d269b633813fc60c"
+
+
+def _tasks(lake: Lake) -> dict[str, tuple[object, ...]]:
+    rows = (
+        lake.connect()
+        .execute(
+            "SELECT event_id, task_id, agent_id, parent_task_id, delegated_by, objective, targets,"
+            " started_at, ended_at, trace_id FROM tasks"
+        )
+        .fetchall()
+    )
+    return {r[0].split(":")[1]: r[1:] for r in rows}
+
+
+def _uses(lake: Lake) -> dict[str, tuple[object, ...]]:
+    rows = (
+        lake.connect()
+        .execute(
+            "SELECT span_id, agent_id, task_id, action, resource, target, outcome, error_code,"
+            " credential_id, request_id, trace_id FROM uses"
+        )
+        .fetchall()
+    )
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_detects_otlp_traces_and_not_other_json_lines(tmp_path: Path) -> None:
+    for name in ("planner.jsonl", "worker.jsonl", "worker-redelivered.jsonl.gz"):
+        assert registry.detect(open_input(OTEL / name)) == "otel", name
+    sniff = registry.get("otel").sniff
+    assert not sniff('{"resourceLogs": [{"scopeLogs": []}]}')  # OTLP logs, not traces
+    assert not sniff('{"time":"2026-11-01T10:00:00Z","type":"request","auth":{}}')  # vault
+    assert not sniff('{"Records": [{"eventVersion": "1.08"}]}')  # cloudtrail
+    assert not sniff('{"decision_id": "x", "msg": "Decision Log"}')  # opa
+
+
+def test_tool_calls_are_uses_with_agent_task_and_outcome(lake: Lake) -> None:
+    report = ingest([OTEL / "planner.jsonl", OTEL / "worker.jsonl"], lake)
+    s = report.sources["otel"]
+    # 5 planner spans (one is a chat span: read, no row) + 3 worker spans
+    assert (s.read, s.normalised, s.quarantined, s.duplicates) == (8, 8, 0, 0)
+    assert s.rows == {"uses": 4, "tasks": 3}
+    uses = _uses(lake)
+    # below a chat span: the agent and task come from the invoke_agent two levels up;
+    # credential.id wins over the authorization header
+    assert uses["eee19b7ec3c1b176"] == (
+        "asst_planner", "conv_task_42", "vault_read", "vault.internal/v1/database/creds/billing",
+        "vault.internal", "success", None, "hmac-sha256:4e1d9c",
+        "call_VSPygqKTWdrhaFErNvMV18Yl", TRACE,
+    )  # fmt: skip
+    # status "STATUS_CODE_ERROR" (enum name) with an access-denied error.type → denied
+    assert uses["a1b2c3d4e5f60002"][:7] == (
+        "asst_worker", "conv_task_42_worker", "s3_get_object",
+        "s3.amazonaws.com/billing-exports/2026-10.csv", "s3.amazonaws.com", "denied",
+        "AccessDenied",
+    )  # fmt: skip
+    # status code 2 (the OTLP/JSON integer) with a timeout → error
+    assert uses["a1b2c3d4e5f60003"][5:7] == ("error", "timeout")
+    assert uses["eee19b7ec3c1b177"][2:6] == ("delegate", None, None, "success")
+
+
+def test_invoke_agent_spans_are_task_windows_with_delegation_edges(lake: Lake) -> None:
+    ingest([OTEL / "planner.jsonl", OTEL / "worker.jsonl"], lake)
+    tasks = _tasks(lake)
+    planner = tasks["eee19b7ec3c1b174"]
+    assert planner[:6] == (
+        "conv_task_42", "asst_planner", None, None, "rotate the billing database credentials",
+        ["vault.internal", "s3.amazonaws.com"],
+    )  # fmt: skip
+    assert (planner[7] - planner[6]).total_seconds() == 300  # type: ignore[operator]
+    assert str(planner[6]) == "2026-11-01 10:00:00"
+    # worker: parent span is the planner's "delegate" execute_tool span, in another file
+    worker = tasks["a1b2c3d4e5f60001"]
+    assert worker[:5] == (
+        "conv_task_42_worker",
+        "asst_worker",
+        "conv_task_42",
+        "asst_planner",
+        None,
+    )
+    assert worker[5] == ["s3.amazonaws.com", "api.example.com"]  # comma list in a stringValue
+    # in-process sub-agent whose parent is the planner's invoke_agent; no agent id, no
+    # conversation id: the agent is its name and the task is named after its span
+    reviewer = tasks["eee19b7ec3c1b178"]
+    assert reviewer[:4] == (
+        f"otel:{TRACE}:eee19b7ec3c1b178",
+        "Reviewer",
+        "conv_task_42",
+        "asst_planner",
+    )
+
+
+def test_delegation_resolves_against_the_lake_when_the_parent_came_first(lake: Lake) -> None:
+    ingest([OTEL / "planner.jsonl"], lake)
+    ingest([OTEL / "worker.jsonl"], lake)
+    worker = _tasks(lake)["a1b2c3d4e5f60001"]
+    assert worker[2:4] == ("conv_task_42", "asst_planner")
+
+
+def test_malformed_lines_and_spans_are_quarantined_and_ingestion_continues(lake: Lake) -> None:
+    report = ingest([OTEL / "malformed.jsonl", OTEL / "planner.jsonl"], lake)
+    s = report.sources["otel"]
+    assert s.quarantined == 3 and s.read == s.normalised + s.quarantined + s.duplicates
+    assert s.rows == {"uses": 2, "tasks": 2}
+    q = lake.connect().execute("SELECT source_offset, reason FROM quarantine ORDER BY 1").fetchall()
+    assert [r[0] for r in q] == [0, 1, 2]
+    assert q[0][1].startswith("not JSON")
+    assert q[1][1].startswith("not an OTLP ExportTraceServiceRequest")
+    assert q[2][1] == "bad or missing spanId"
+
+
+def test_reingest_adds_nothing_and_redelivered_spans_dedupe_by_trace_and_span_id(
+    tmp_path: Path, lake: Lake
+) -> None:
+    ingest([OTEL / "planner.jsonl", OTEL / "worker.jsonl"], lake)
+    again = ingest([OTEL / "planner.jsonl"], lake)
+    assert again.commits == 0 and again.sources["otel"].skipped_files == 1
+    # the same worker export, gzipped, ids base64-encoded (protobuf JSON mapping)
+    report = ingest([OTEL / "worker-redelivered.jsonl.gz"], lake)
+    s = report.sources["otel"]
+    assert (s.read, s.duplicates, s.quarantined) == (3, 3, 0)
+    con = lake.connect()
+    assert con.execute("SELECT count(*) FROM uses").fetchall() == [(4,)]
+    assert con.execute("SELECT count(*) FROM tasks").fetchall() == [(3,)]
+    # within one batch: the repeat across two files counts as a duplicate of one span each
+    other = Lake(tmp_path / "other")
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(OTEL / "worker.jsonl", copy)
+    copy.write_text(copy.read_text() + "\n")  # a different file (fingerprint), same spans
+    s = ingest([OTEL / "worker.jsonl", copy], other).sources["otel"]
+    assert (s.read, s.normalised, s.duplicates) == (6, 3, 3)
+
+
+@pytest.mark.parametrize("order", ["together", "separately"])
+def test_canary_secret_never_reaches_the_lake(lake: Lake, order: str) -> None:
+    files = [OTEL / "planner.jsonl", OTEL / "malformed.jsonl"]
+    batches = [files] if order == "together" else [[f] for f in files]
+    for batch in batches:
+        ingest(batch, lake)
+    assert CANARY in (OTEL / "planner.jsonl").read_text()
+    assert CANARY in (OTEL / "malformed.jsonl").read_text()
+    parquet = list(lake.root.rglob("*.parquet"))
+    assert any("quarantine" in p.as_posix() for p in parquet)
+    con = lake.connect()
+    for p in parquet:
+        rows = con.execute(f"SELECT * FROM read_parquet('{p}')").fetchall()
+        assert CANARY not in repr(rows), p
+        assert "9f2b" not in repr(rows), p
+
+
+def test_large_batches_parse_in_slices_with_the_same_result(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jitaudit.ingest import otel_sql
+
+    files = [OTEL / "planner.jsonl", OTEL / "worker.jsonl", OTEL / "malformed.jsonl"]
+    whole = ingest(files, lake).sources["otel"].to_json()
+    monkeypatch.setattr(otel_sql, "CHUNK_BYTES", 100)  # one line per slice
+    sliced_lake = Lake(tmp_path / "sliced")
+    sliced = ingest(files, sliced_lake).sources["otel"].to_json()
+    assert {k: v for k, v in sliced.items() if k != "seconds"} == {
+        k: v for k, v in whole.items() if k != "seconds"
+    }
+    assert _tasks(sliced_lake) == _tasks(lake) and _uses(sliced_lake) == _uses(lake)
