@@ -203,9 +203,10 @@ def _finish(
     for table, rel in out.tables.items():
         if table not in INGEST_TABLES:
             raise ValueError(f"an ingester may not write table {table!r}")
-        raw = f"_raw_{table}"
-        rel.create_view(f"_src_{table}", replace=True)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM _src_{table}")
+        # the normaliser's relation is read as a view, not copied: the repeat check needs only
+        # its ids (DuckDB prunes the other columns) and conformance reads it once in full
+        raw = f"_src_{table}"
+        rel.create_view(raw, replace=True)
         known = (
             f"""UNION SELECT DISTINCT r.source, r.event_id FROM {raw} AS r
                 JOIN "{table}" AS l ON l.source = r.source AND l.event_id = r.event_id"""

@@ -133,15 +133,27 @@ LEFT JOIN (
 -- (GCP access tokens) join on principal + validity window (join_basis = 'principal_window').
 -- A use no grant explains keeps NULL grant columns: its validity is unverifiable.
 CREATE OR REPLACE VIEW replay_uses AS
-WITH by_credential AS (
+WITH grants_per_credential AS (
+  SELECT credential_id, count(*) AS n, min(grant_id) AS only_grant
+  FROM replay_grants WHERE credential_id IS NOT NULL GROUP BY credential_id
+),
+-- nearly every credential has one grant: a plain hash join; the few reused ids are ranked
+reused AS (
   SELECT u.source, u.event_id, g.grant_id, 'credential' AS join_basis
-  FROM uses u JOIN replay_grants g ON g.credential_id = u.credential_id
-  WHERE u.credential_id IS NOT NULL
+  FROM uses u
+  JOIN grants_per_credential c ON c.credential_id = u.credential_id AND c.n > 1
+  JOIN replay_grants g ON g.credential_id = u.credential_id
   QUALIFY row_number() OVER (
     PARTITION BY u.source, u.event_id
     ORDER BY CASE WHEN g.issued_at <= u.event_time + INTERVAL 5 SECOND THEN 0 ELSE 1 END,
              CASE WHEN g.issued_at <= u.event_time + INTERVAL 5 SECOND THEN g.issued_at END DESC,
              g.issued_at, g.grant_id) = 1
+),
+by_credential AS (
+  SELECT u.source, u.event_id, c.only_grant AS grant_id, 'credential' AS join_basis
+  FROM uses u JOIN grants_per_credential c ON c.credential_id = u.credential_id AND c.n = 1
+  UNION ALL
+  SELECT * FROM reused
 ),
 by_principal AS (
   SELECT u.source, u.event_id, g.grant_id, 'principal_window' AS join_basis
