@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import resource
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,16 +44,20 @@ def timed(fn: Callable[[], T], repeat: int = 1) -> tuple[float, T]:
 def run_child(code: str, args: Sequence[str] = ()) -> tuple[float, float, str]:
     """Run ``python -c code`` in a child process: (seconds, peak RSS in MiB, stdout).
 
-    A child of its own gives a clean peak-memory figure (ru_maxrss of the waited child).
+    The peak is that child's own (``wait4`` returns the rusage of exactly that process), not
+    the maximum over every child this process ever waited for.
     """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
-    )
-    seconds = time.perf_counter() - t0
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args], stdout=out, stderr=err, text=True
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise RuntimeError(f"benchmark child failed:\n{proc.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the max over all waited children: report it only when it grew
-    return seconds, max(peak, before) / 1024.0, proc.stdout
+        raise RuntimeError(f"benchmark child failed:\n{stderr[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024.0, stdout

@@ -87,30 +87,6 @@ def _digest(dets: Sequence[Detection], config: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _finding_from_json(d: dict[str, Any]) -> Finding:
-    def ts(v: str | None) -> datetime | None:
-        return datetime.fromisoformat(v) if v else None
-
-    return Finding(
-        finding_id=d["finding_id"],
-        detection_id=d["detection_id"],
-        title=d["title"],
-        severity=d["severity"],
-        subject=d["subject"],
-        agent_id=d["agent_id"],
-        principal_id=d["principal_id"],
-        credential_id=d["credential_id"],
-        task_id=d["task_id"],
-        first_seen=ts(d["first_seen"]),
-        last_seen=ts(d["last_seen"]),
-        summary=d["summary"],
-        events=d["events"],
-        evidence=d["evidence"],
-        controls=d.get("controls", []),
-        status=d["status"],
-    )
-
-
 def load_state(lake: Lake) -> dict[str, Any] | None:
     path = lake.root / "_meta" / STATE_FILE
     if not path.exists():
@@ -290,7 +266,7 @@ def scan(
     state = None if full else load_state(lake)
     if state is not None and state.get("digest") != digest:
         state = None  # other detections or parameters: nothing of the last scan carries over
-    previous = {f["finding_id"]: _finding_from_json(f) for f in (state or {}).get("findings", [])}
+    previous = {f["finding_id"]: Finding.from_json(f) for f in (state or {}).get("findings", [])}
 
     con = _connect(lake)
     replay.register(con, materialise=True)
@@ -411,7 +387,7 @@ def _with_status(
 def _attach_controls(findings: list[Finding]) -> None:
     """Controls each finding evidences, from the control catalogue when it is installed."""
     try:
-        from jitaudit import catalog  # type: ignore[attr-defined]
+        from jitaudit import catalog
     except ImportError:
         return
     for f in findings:

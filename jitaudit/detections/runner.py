@@ -47,6 +47,14 @@ class Finding:
     status: str = "new"
     suppression: dict[str, Any] | None = None
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Finding:
+        """The inverse of :meth:`to_json` (scan state keeps the previous scan's findings)."""
+        fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        for key in ("first_seen", "last_seen"):
+            fields[key] = datetime.fromisoformat(d[key]) if d.get(key) else None
+        return cls(**fields)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "finding_id": self.finding_id,
