@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 
 from jitaudit import replay, suppressions
 from jitaudit.detections import params, registry
@@ -91,15 +92,15 @@ def load_state(lake: Lake) -> dict[str, Any] | None:
     path = lake.root / "_meta" / STATE_FILE
     if not path.exists():
         return None
-    state: dict[str, Any] = json.loads(path.read_text())
+    state: dict[str, Any] = orjson.loads(path.read_bytes())
     return state if state.get("version") == STATE_VERSION else None
 
 
 def _save_state(lake: Lake, state: dict[str, Any]) -> None:
     path = lake.root / "_meta" / STATE_FILE
     tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as fh:
-        json.dump(state, fh, default=str)
+    with tmp.open("wb") as fh:
+        fh.write(orjson.dumps(state, default=str))
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
@@ -144,8 +145,11 @@ def touched(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> Touche
         UNION SELECT 'a', agent_id FROM new_grants UNION SELECT 'a', agent_id FROM new_uses
         UNION SELECT 'a', agent_id FROM new_tasks UNION SELECT 'a', agent_id FROM new_decisions
         UNION SELECT 'a', delegated_by FROM new_tasks
-        UNION SELECT 'p', principal_id FROM new_grants UNION SELECT 'p', principal_id FROM new_uses
-        UNION SELECT 'p', principal_id FROM new_grant_events UNION SELECT 'p', issuer FROM new_grants
+        UNION SELECT 'p', principal_id FROM new_uses WHERE credential_id IS NULL
+        UNION SELECT 'p', principal_id FROM new_grants WHERE credential_id IS NULL
+        UNION SELECT 'b', principal_id FROM new_grant_events WHERE revokes_issued_before IS NOT NULL
+        UNION SELECT 'b', workload_identity FROM new_grant_events
+              WHERE revokes_issued_before IS NOT NULL
         UNION SELECT 'r', request_id FROM new_decisions
         UNION SELECT 'h', CAST(date_trunc('hour', event_time) AS VARCHAR) FROM (
             SELECT event_time FROM new_uses UNION ALL SELECT event_time FROM new_grants
@@ -165,8 +169,11 @@ def touched(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> Touche
         SELECT 'c', g.credential_id FROM grants g
         WHERE g.task_id IN (SELECT v FROM _t_keys WHERE k = 't')
            OR g.parent_grant_id IN (SELECT v FROM _t_keys WHERE k = 'c')
-           OR g.principal_id IN (SELECT v FROM _t_keys WHERE k = 'p')
-           OR g.issuer IN (SELECT v FROM _t_keys WHERE k = 'p')
+           -- principal-window joins (no shared credential id) and principal-wide revocations
+           OR (g.credential_id IS NULL AND g.principal_id IN (SELECT v FROM _t_keys WHERE k = 'p'))
+           OR g.principal_id IN (SELECT v FROM _t_keys WHERE k = 'b')
+           OR g.issuer IN (SELECT v FROM _t_keys WHERE k = 'b')
+           OR g.workload_identity IN (SELECT v FROM _t_keys WHERE k = 'b')
            {"OR g.policy_revision IS NOT NULL" if revision_moved else ""}
         UNION
         SELECT 'c', u.credential_id FROM uses u
@@ -176,7 +183,7 @@ def touched(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> Touche
     )
     con.execute("DELETE FROM _t_keys WHERE v IS NULL")
     rows = con.execute("SELECT DISTINCT k, v FROM _t_keys").fetchall()
-    keys: dict[str, set[str]] = {k: set() for k in "ctaprh"}
+    keys: dict[str, set[str]] = {k: set() for k in "ctaprhb"}
     for k, v in rows:
         keys[k].add(v)
     return Touched(
@@ -227,18 +234,28 @@ def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     return con
 
 
+#: SQL over a detection's rows: the subjects an incremental run saw completely (see _complete)
+COMPLETE_SQL = """
+  ((subject LIKE 'grant:%' OR subject LIKE 'credential:%')
+   AND credential_id IN (SELECT v FROM _t_keys WHERE k = 'c'))
+  OR (subject LIKE 'agent:%' AND subject NOT LIKE '%|%'
+      AND substr(subject, 7) IN (SELECT v FROM _t_keys WHERE k = 'a'))
+"""
+
+
 def _run(
     con: duckdb.DuckDBPyConnection,
     dets: Iterable[Detection],
     config: dict[str, Any],
     progress: Progress | None,
+    row_filter: str | None = None,
 ) -> tuple[dict[str, list[Finding]], dict[str, Coverage]]:
     found: dict[str, list[Finding]] = {}
     cover: dict[str, Coverage] = {}
     for det in dets:
         if progress:
             progress(f"{det.id} {det.name}")
-        f, c = run_detection(con, det, config)
+        f, c = run_detection(con, det, config, row_filter, coverage=row_filter is None)
         found[det.id] = f
         if c is not None:
             cover[det.id] = c
@@ -269,10 +286,10 @@ def scan(
     previous = {f["finding_id"]: Finding.from_json(f) for f in (state or {}).get("findings", [])}
 
     con = _connect(lake)
-    replay.register(con, materialise=True)
     reevaluated: dict[str, int] = {}
     if state is None:
         mode = "full"
+        replay.register(con, materialise=True)  # computed once, read by every detection
         found, cover = _run(con, dets, config, progress)
     else:
         new = _new_files(lake, int(state["watermark"]))
@@ -291,17 +308,22 @@ def scan(
         else:
             mode = "incremental"
             t = touched(con, new)
+            # the whole-lake replay feeds the windowed detections, the grant-only ones and the
+            # coverage counts; the use-based detections then re-run on the touched uses only
+            replay.register(con, materialise=True)
             windowed = [d for d in dets if not d.incremental]
             local = [d for d in dets if d.incremental]
-            found, cover = _run(con, windowed, config, progress)  # full lake
             uses_based = [d for d in local if set(d.tables) & USE_RELATIONS]
             others = [d for d in local if not set(d.tables) & USE_RELATIONS]
-            f2, c2 = _run(con, others, config, progress)  # grants, tasks, decisions: complete
-            found.update(f2)
-            cover.update(c2)
+            found, cover = _run(con, windowed + others, config, progress)
+            # coverage counts of the use-based detections, over the whole lake
+            for det in uses_based:
+                if det.coverage:
+                    got = con.execute(params.render(det, config, det.coverage)).fetchall()
+                    cover[det.id] = Coverage(det.id, int(got[0][0] or 0), int(got[0][1] or 0))
             _restrict_uses(con)
-            replay.register(con, materialise=True)
-            f3, _ = _run(con, uses_based, config, progress)
+            replay.register(con, materialise=True, skip=("replay_tasks", "replay_grants"))
+            f3, _ = _run(con, uses_based, config, progress, row_filter=COMPLETE_SQL)
             for det in uses_based:
                 fresh = [f for f in f3[det.id] if _complete(f, t)]
                 kept = [
@@ -311,14 +333,6 @@ def scan(
                 ]
                 found[det.id] = fresh + kept
                 reevaluated[det.id] = len(fresh)
-            # coverage of use-based detections is recomputed on the full lake (cheap counts)
-            con.execute("DROP VIEW uses")
-            con.execute("ALTER VIEW _all_uses RENAME TO uses")
-            replay.register(con, materialise=True)
-            for det in uses_based:
-                if det.coverage:
-                    got = con.execute(params.render(det, config, det.coverage)).fetchall()
-                    cover[det.id] = Coverage(det.id, int(got[0][0] or 0), int(got[0][1] or 0))
             for k, v in prev_cover.items():
                 cover.setdefault(k, v)
     con.close()

@@ -120,7 +120,9 @@ ORDER BY subject
 """
 
 
-def _normalise_rows(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation) -> None:
+def _normalise_rows(
+    con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, row_filter: str | None = None
+) -> None:
     cols = set(rel.columns)
 
     def col(name: str, typ: str = "VARCHAR") -> str:
@@ -151,15 +153,24 @@ def _normalise_rows(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation
         )
         # a row without a subject cannot become a finding: the detection must name one
         + " FROM _detection_raw WHERE subject IS NOT NULL"
+        + (f" AND ({row_filter})" if row_filter else "")
     )
 
 
 def run_detection(
-    con: duckdb.DuckDBPyConnection, det: Detection, config: Mapping[str, Any]
+    con: duckdb.DuckDBPyConnection,
+    det: Detection,
+    config: Mapping[str, Any],
+    row_filter: str | None = None,
+    coverage: bool = True,
 ) -> tuple[list[Finding], Coverage | None]:
-    """Findings of one detection, and its coverage figure (None when it declares none)."""
+    """Findings of one detection, and its coverage figure (None when it declares none).
+
+    ``row_filter`` (SQL over the detection's rows) keeps only the subjects a caller can judge,
+    as an incremental scan does; ``coverage=False`` skips the coverage query.
+    """
     rel = con.sql(render(det, config))
-    _normalise_rows(con, rel)
+    _normalise_rows(con, rel, row_filter)
     rows = con.execute(_AGG).fetchall()
     names = [
         "subject",
@@ -194,12 +205,12 @@ def run_detection(
                 evidence=list(row["evidence"]),
             )
         )
-    coverage = None
-    if det.coverage:
+    cover = None
+    if coverage and det.coverage:
         got = con.execute(render(det, config, det.coverage)).fetchall()
         verifiable, unverifiable = (int(got[0][0] or 0), int(got[0][1] or 0)) if got else (0, 0)
-        coverage = Coverage(det.id, verifiable, unverifiable)
-    return findings, coverage
+        cover = Coverage(det.id, verifiable, unverifiable)
+    return findings, cover
 
 
 def run_all(

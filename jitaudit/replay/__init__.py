@@ -22,13 +22,18 @@ def statements() -> tuple[tuple[str, str], ...]:
     return tuple((parts[i], parts[i + 1].strip().rstrip(";")) for i in range(0, len(parts), 2))
 
 
-def register(con: duckdb.DuckDBPyConnection, *, materialise: bool = False) -> None:
+def register(
+    con: duckdb.DuckDBPyConnection, *, materialise: bool = False, skip: tuple[str, ...] = ()
+) -> None:
     """Create the replay views on a connection that already has the lake's table views.
 
     With ``materialise`` each is computed once into a temp table instead: a scan runs sixteen
-    detections over them, and a view would replay the whole stream for each one.
+    detections over them, and a view would replay the whole stream for each one. Views named
+    in ``skip`` are left as they are (already computed).
     """
     for name, sql in statements():
+        if name in skip:
+            continue
         kinds = con.execute(
             "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? "
             "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ?",
