@@ -17,6 +17,7 @@ from jitaudit import __version__
 COMMANDS: dict[str, str] = {
     "ingest": "jitaudit.cli.ingest",
     "scan": "jitaudit.cli.scan",
+    "report": "jitaudit.cli.report",
     "replay": "jitaudit.cli.replay",
     "sample": "jitaudit.cli.sample",
     "verify": "jitaudit.cli.verify",

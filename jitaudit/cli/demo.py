@@ -1,4 +1,5 @@
-"""``jitaudit demo``: sample data → ingest → verify → scan, printing where each output went."""
+"""``jitaudit demo``: sample data → ingest → verify → scan → report, printing where each output
+went."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ def register(sub: Any) -> None:
         "demo",
         help="run the whole pipeline on the bundled sample data",
         description="Ingest the bundled sample data (or freshly simulated data) into a lake, "
-        "verify it, scan it with every detection, and print where each output went.",
+        "verify it, scan it with every detection, write the findings and the compliance "
+        "reports, and print where each output went.",
     )
     add_lake(p)
     p.add_argument(
@@ -76,10 +78,17 @@ def run(args: argparse.Namespace) -> int:
     ):
         (out / name).write_text(render(result, fmt))
         written.append(out / name)
+    from jitaudit.report import model
+    from jitaudit.report import render as render_report
+
+    audit = model.build(lake)
+    for fmt, name in (("html", "report.html"), ("md", "report.md"), ("oscal", "report.oscal.json")):
+        (out / name).write_bytes(render_report(audit, fmt))
+        written.append(out / name)
     print(render(result, "table"))
     print(f"[demo] lake:     {lake.root} (manifest digest {lake.digest()[:16]})")
     for path in written:
-        print(f"[demo] findings: {path.absolute()}")
+        print(f"[demo] wrote:    {path.absolute()}")
     print(
         f"[demo] next: `jitaudit replay --lake {args.lake} --at 2026-11-02T14:30:00Z` shows "
         "the grants valid at an instant"

@@ -175,9 +175,8 @@ matched AS (
 SELECT u.*, m.grant_id, m.join_basis,
        g.issued_at AS grant_issued_at, g.expires_at AS grant_expires_at,
        g.revoked_at AS grant_revoked_at, g.valid_until AS grant_valid_until,
-       g.scope AS grant_scope, g.agent_id AS grant_agent_id,
-       g.workload_identity AS grant_workload_identity, g.task_id AS grant_task_id,
-       g.targets AS grant_targets, g.policy_revision AS grant_policy_revision,
+       g.agent_id AS grant_agent_id, g.task_id AS grant_task_id,
+       g.policy_revision AS grant_policy_revision,
        coalesce(u.task_id, g.task_id) AS effective_task_id,
        coalesce(u.agent_id, g.agent_id) AS effective_agent_id,
        -- obtaining a (task-bound) credential is what a login credential is for: such calls
@@ -225,8 +224,9 @@ LEFT JOIN checked c ON c.source = u.source AND c.event_id = u.event_id;
 -- pattern matches the use's target.
 CREATE OR REPLACE VIEW replay_targets AS
 WITH declared AS (
-  SELECT u.source, u.event_id, u.target, coalesce(t.targets, u.grant_targets) AS targets
+  SELECT u.source, u.event_id, u.target, coalesce(t.targets, g.targets) AS targets
   FROM replay_uses u LEFT JOIN replay_tasks t ON t.task_id = u.effective_task_id
+  LEFT JOIN replay_grants g ON g.grant_id = u.grant_id
   WHERE u.target IS NOT NULL
 ),
 items AS (
