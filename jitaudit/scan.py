@@ -24,13 +24,14 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from jitaudit import replay, suppressions
 from jitaudit.detections import params, registry
 from jitaudit.detections.registry import Detection
 from jitaudit.detections.runner import Coverage, Finding, run_detection
-from jitaudit.lake import Lake, view_sql
-from jitaudit.schema import INGEST_TABLES, SEVERITIES
+from jitaudit.lake import InputRef, Lake, view_sql
+from jitaudit.schema import INGEST_TABLES, SEVERITIES, spec
 
 STATE_FILE = "scan_state.json"
 STATE_VERSION = 1
@@ -359,6 +360,7 @@ def scan(
         reevaluated=reevaluated,
     )
     if persist:
+        _record(lake, result)
         _save_state(
             lake,
             {
@@ -376,6 +378,46 @@ def scan(
             f for f in result.findings if f.last_seen is None or f.last_seen >= since
         ]
     return result
+
+
+def _record(lake: Lake, result: ScanResult) -> None:
+    """Append this scan's findings (every status, resolved included) to the lake's ``findings``
+    table: the history of scans, one commit per scan."""
+    if not result.findings:
+        return
+    rows = []
+    for i, f in enumerate(result.findings):
+        rows.append(
+            {
+                "source": "scan",
+                "source_file": result.scan_id,
+                "source_offset": i,
+                "event_id": f"{result.scan_id}:{f.finding_id}",
+                "event_time": result.scanned_at,
+                "ingested_at": result.scanned_at,
+                "finding_id": f.finding_id,
+                "scan_id": result.scan_id,
+                "detection_id": f.detection_id,
+                "title": f.title,
+                "severity": f.severity,
+                "agent_id": f.agent_id,
+                "principal_id": f.principal_id,
+                "credential_id": f.credential_id,
+                "task_id": f.task_id,
+                "first_seen": f.first_seen,
+                "last_seen": f.last_seen,
+                "summary": f.summary,
+                "evidence": f.evidence,
+                "controls": f.controls,
+                "status": f.status,
+            }
+        )
+    table = pa.Table.from_pylist(rows, schema=spec("findings").schema)
+    con = duckdb.connect()
+    try:
+        lake.commit(con, {"findings": table}, [InputRef(result.scan_id, result.scan_id, "scan")])
+    finally:
+        con.close()
 
 
 def _with_status(
