@@ -17,14 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# serves the dashboard at the end when run from a terminal; with CI set or no terminal on stdin
+# it stops before serving (--no-dashboard), so that `make demo` always terminates there
 demo: $(STAMP)  ## Set up and run the main job on the bundled sample data
-	$(BIN)/jitaudit demo --lake $(LAKE) --sample-data sample_data
+	$(BIN)/jitaudit demo --lake $(LAKE) --sample-data sample_data \
+	  $$( { [ -n "$$CI" ] || [ ! -t 0 ]; } && echo --no-dashboard )
 
 test: $(STAMP) lint typecheck unit  ## Set up, lint, type-check and run every test
 
 lint: $(STAMP)
-	$(BIN)/ruff check jitaudit tests benchmarks
-	$(BIN)/ruff format --check jitaudit tests benchmarks
+	$(BIN)/ruff check jitaudit tests benchmarks dashboards
+	$(BIN)/ruff format --check jitaudit tests benchmarks dashboards
 
 typecheck: $(STAMP)
 	$(BIN)/mypy jitaudit

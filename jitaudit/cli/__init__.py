@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "sample": "jitaudit.cli.sample",
     "verify": "jitaudit.cli.verify",
     "demo": "jitaudit.cli.demo",
+    "dashboard": "jitaudit.cli.dashboard",
 }
 
 

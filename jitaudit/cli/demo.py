@@ -1,5 +1,5 @@
-"""``jitaudit demo``: sample data → ingest → verify → scan → report, printing where each output
-went."""
+"""``jitaudit demo``: sample data → ingest → verify → scan → report → dashboard, printing where
+each output went."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def register(sub: Any) -> None:
         help="where the scan's findings are written (default: ./jitaudit-out)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="stop before serving the dashboard")
+    from jitaudit.cli.dashboard import add_serve_options
+
+    add_serve_options(p)
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -93,4 +96,9 @@ def run(args: argparse.Namespace) -> int:
         f"[demo] next: `jitaudit replay --lake {args.lake} --at 2026-11-02T14:30:00Z` shows "
         "the grants valid at an instant"
     )
-    return 0 if check.ok else 1
+    if args.no_dashboard or not check.ok:
+        print(f"[demo] dashboard: `jitaudit dashboard --lake {args.lake}`")
+        return 0 if check.ok else 1
+    from jitaudit.cli.dashboard import serve
+
+    return serve(args.lake, args.address, args.port, args.suppressions)

@@ -66,9 +66,13 @@ def test_incremental_scan_over_three_batches_with_late_data_equals_a_full_scan(
     assert _key(again) == _key(full)
     assert {f.status for f in again.findings} == {"open"}
     # every persisted scan appended its findings to the lake's findings table (the history)
-    history = lake.connect().execute(
-        "SELECT scan_id, count(*), count(DISTINCT finding_id) FROM findings GROUP BY scan_id"
-    ).fetchall()
+    history = (
+        lake.connect()
+        .execute(
+            "SELECT scan_id, count(*), count(DISTINCT finding_id) FROM findings GROUP BY scan_id"
+        )
+        .fetchall()
+    )
     assert len(history) == 4
     assert sorted(n for _, n, _ in history)[-1] >= len(_key(full))
     assert lake.verify().ok
