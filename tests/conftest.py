@@ -35,3 +35,17 @@ def rows(table: str, *records: dict[str, Any]) -> pa.Table:
     base = {"source": "test", "ingested_at": datetime(2026, 11, 1)}
     data = [{**base, **r} for r in records]
     return pa.Table.from_pylist(data, schema=spec(table).schema)
+
+
+def query_rows(lake: Lake, sql: str) -> list[dict[str, Any]]:
+    """The rows of ``sql`` over the lake's views, as dicts."""
+    cur = lake.connect().execute(sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def one_row(lake: Lake, table: str, event_id: str) -> dict[str, Any]:
+    """The single row of ``table`` with ``event_id`` (fails when there is not exactly one)."""
+    found = query_rows(lake, f"SELECT * FROM {table} WHERE event_id = '{event_id}'")
+    assert len(found) == 1, (table, event_id, found)
+    return found[0]

@@ -7,30 +7,17 @@ import json
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from jitaudit.ingest import ingest
 from jitaudit.ingest.cloudtrail import INGESTER
 from jitaudit.lake import Lake
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, one_row, query_rows
 
 CT = FIXTURES / "cloudtrail"
 LOG = next((CT / "AWSLogs").rglob("*.json.gz"))
 CANARY = "CANARY-ct-7f3a"
-
-
-def _rows(lake: Lake, sql: str) -> list[dict[str, Any]]:
-    cur = lake.connect().execute(sql)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
-def _one(lake: Lake, table: str, event_id: str) -> dict[str, Any]:
-    rows = _rows(lake, f"SELECT * FROM {table} WHERE event_id = '{event_id}'")
-    assert len(rows) == 1, (table, event_id, rows)
-    return rows[0]
 
 
 # ------------------------------------------------------------------------- detection
@@ -69,7 +56,7 @@ def test_assume_role_with_tags_and_session_policy_is_a_grant(lake: Lake) -> None
     report = ingest([LOG], lake)
     s = report.sources["cloudtrail"]
     assert (s.read, s.normalised, s.quarantined, s.duplicates) == (11, 10, 1, 0)
-    g = _one(lake, "grants", "6a1f0c1e-0001-4c55-9c1a-000000000001")
+    g = one_row(lake, "grants", "6a1f0c1e-0001-4c55-9c1a-000000000001")
     assert g["grant_id"] == g["credential_id"] == "ASIAEXAMPLESESSION01"
     assert g["parent_grant_id"] == "ASIAEXAMPLERUNNER01"
     assert g["principal_id"] == "arn:aws:sts::111122223333:assumed-role/agent-billing/task-42"
@@ -104,7 +91,7 @@ def test_uses_actions_resources_and_denials(lake: Lake) -> None:
     ingest([LOG], lake)
     uses = {
         r["source_offset"]: r
-        for r in _rows(lake, "SELECT * FROM uses WHERE credential_id = 'ASIAEXAMPLESESSION01'")
+        for r in query_rows(lake, "SELECT * FROM uses WHERE credential_id = 'ASIAEXAMPLESESSION01'")
     }
     assert uses[1]["action"] == "s3:GetObject" and uses[1]["outcome"] == "success"
     assert (
@@ -123,12 +110,12 @@ def test_uses_actions_resources_and_denials(lake: Lake) -> None:
     assert uses[9]["resource"] == "arn:aws:secretsmanager:us-east-1:111122223333:secret:billing/db"
     assert uses[1]["agent_id"] == "billing-agent" and uses[9]["agent_id"] == "task-42"
     # an AWS service call without userIdentity.accessKeyId is not a use
-    assert _rows(lake, "SELECT * FROM uses WHERE source_offset = 3") == []
+    assert query_rows(lake, "SELECT * FROM uses WHERE source_offset = 3") == []
 
 
 def test_revoke_older_sessions_is_a_role_wide_revocation(lake: Lake) -> None:
     ingest([LOG], lake)
-    e = _one(lake, "grant_events", "6a1f0c1e-0008-4c55-9c1a-000000000008")
+    e = one_row(lake, "grant_events", "6a1f0c1e-0008-4c55-9c1a-000000000008")
     assert (e["kind"], e["outcome"], e["grant_id"]) == ("revoke", "success", None)
     assert e["principal_id"] == "arn:aws:iam::111122223333:role/agent-billing"
     assert e["revokes_issued_before"] == datetime(2024, 6, 2, 21, 50, 0, 511000)
@@ -137,10 +124,10 @@ def test_revoke_older_sessions_is_a_role_wide_revocation(lake: Lake) -> None:
 
 def test_record_without_event_time_is_quarantined_and_ingestion_continues(lake: Lake) -> None:
     ingest([LOG], lake)
-    q = _rows(lake, "SELECT * FROM quarantine")
+    q = query_rows(lake, "SELECT * FROM quarantine")
     assert [(r["source_offset"], r["reason"]) for r in q] == [(10, "missing eventTime")]
     assert q[0]["source_file"] == str(LOG) and "GetCallerIdentity" in q[0]["raw"]
-    assert _rows(lake, "SELECT count(*) AS n FROM uses")[0]["n"] == 9
+    assert query_rows(lake, "SELECT count(*) AS n FROM uses")[0]["n"] == 9
 
 
 # -------------------------------------------------------------- NDJSON / EventBridge
@@ -148,18 +135,18 @@ def test_ndjson_web_identity_session_token_and_key_revocations(lake: Lake) -> No
     report = ingest([CT / "ndjson"], lake)
     s = report.sources["cloudtrail"]
     assert (s.read, s.quarantined) == (7, 1)
-    wi = _one(lake, "grants", "7b2e0d2f-0001-4d66-8d2b-000000000001")
+    wi = one_row(lake, "grants", "7b2e0d2f-0001-4d66-8d2b-000000000001")
     assert (wi["attested"], wi["auth_method"]) == (True, "web_identity")
     assert (wi["agent_id"], wi["task_id"]) == ("triage-agent", "task-77")  # principalTags
     assert wi["workload_identity"] == "system:serviceaccount:agents:triage"
     assert wi["scope"] is None  # no session policy: unknown, not empty
     assert wi["expires_at"] == datetime(2024, 6, 3, 9, 0)  # "Jun 3, 2024 9:00:00 AM"
-    gst = _one(lake, "grants", "7b2e0d2f-0003-4d66-8d2b-000000000003")
+    gst = one_row(lake, "grants", "7b2e0d2f-0003-4d66-8d2b-000000000003")
     assert (gst["attested"], gst["parent_grant_id"]) == (False, "AKIAEXAMPLELEGACY01")
     assert gst["expires_at"] == datetime(2024, 6, 3, 8, 21)  # ISO expiration too
-    use = _one(lake, "uses", "7b2e0d2f-0002-4d66-8d2b-000000000002")
+    use = one_row(lake, "uses", "7b2e0d2f-0002-4d66-8d2b-000000000002")
     assert use["resource"] == "arn:aws:sqs:us-east-1:111122223333:triage-inbox"
-    revokes = _rows(lake, "SELECT event_id, credential_id FROM grant_events ORDER BY event_id")
+    revokes = query_rows(lake, "SELECT event_id, credential_id FROM grant_events ORDER BY event_id")
     # UpdateAccessKey to Inactive and DeleteAccessKey revoke; to Active does not
     assert revokes == [
         {
@@ -172,18 +159,20 @@ def test_ndjson_web_identity_session_token_and_key_revocations(lake: Lake) -> No
         },
     ]
     # deleting its own key is a grant event, not a use of that key
-    assert _rows(lake, "SELECT * FROM uses WHERE event_id LIKE '7b2e0d2f-0006%'") == []
-    q = _one(lake, "quarantine", _rows(lake, "SELECT event_id FROM quarantine")[0]["event_id"])
+    assert query_rows(lake, "SELECT * FROM uses WHERE event_id LIKE '7b2e0d2f-0006%'") == []
+    q = one_row(
+        lake, "quarantine", query_rows(lake, "SELECT event_id FROM quarantine")[0]["event_id"]
+    )
     assert (q["source_offset"], q["reason"]) == (3, "malformed JSON line")
 
 
 def test_eventbridge_envelopes_lines_and_firehose_concatenation(lake: Lake) -> None:
     report = ingest([CT / "eventbridge"], lake)
     assert report.sources["cloudtrail"].read == 3
-    g = _one(lake, "grants", "8c3f0e30-0001-4e77-9e3c-000000000001")
+    g = one_row(lake, "grants", "8c3f0e30-0001-4e77-9e3c-000000000001")
     assert g["task_id"] == "task-43"  # from incomingTransitiveTags of a chained session
     assert g["scope"] is None and g["expires_at"] == datetime(2024, 6, 4, 11, 0)
-    uses = _rows(
+    uses = query_rows(
         lake,
         "SELECT source_offset, action FROM uses WHERE credential_id = 'ASIAEXAMPLECHAIN001' ORDER BY 1",
     )
@@ -197,11 +186,11 @@ def test_lookup_events_output_and_a_cut_cloudtrail_event_string(lake: Lake) -> N
     report = ingest([CT / "lookup"], lake)
     s = report.sources["cloudtrail"]
     assert (s.read, s.normalised, s.quarantined) == (3, 2, 1)
-    assert _one(lake, "grants", "9d4a1f41-0002-4f88-8f4d-000000000002")["expires_at"] == datetime(
-        2024, 6, 5, 12, 59
-    )
-    assert _one(lake, "uses", "9d4a1f41-0001-4f88-8f4d-000000000001")["action"] == "s3:GetObject"
-    q = _rows(lake, "SELECT source_offset, reason FROM quarantine")
+    assert one_row(lake, "grants", "9d4a1f41-0002-4f88-8f4d-000000000002")[
+        "expires_at"
+    ] == datetime(2024, 6, 5, 12, 59)
+    assert one_row(lake, "uses", "9d4a1f41-0001-4f88-8f4d-000000000001")["action"] == "s3:GetObject"
+    q = query_rows(lake, "SELECT source_offset, reason FROM quarantine")
     assert q == [{"source_offset": 2, "reason": "malformed CloudTrailEvent JSON string"}]
 
 
@@ -210,7 +199,7 @@ def test_shared_event_copies_are_one_event(lake: Lake) -> None:
     report = ingest([CT / "shared"], lake)
     s = report.sources["cloudtrail"]
     assert (s.read, s.normalised, s.duplicates) == (2, 1, 1)
-    grants = _rows(lake, "SELECT event_id, parent_grant_id, source_file FROM grants")
+    grants = query_rows(lake, "SELECT event_id, parent_grant_id, source_file FROM grants")
     # the copy naming the caller's key is kept; both copies share one event id
     assert [(g["event_id"], g["parent_grant_id"]) for g in grants] == [
         ("shared:5e5e5e5e-0001-4000-8000-000000000001:AssumeRole", "AKIAEXAMPLEPARTNER1")
@@ -221,7 +210,7 @@ def test_shared_event_copies_in_different_batches_are_one_event(lake: Lake) -> N
     first, second = sorted((CT / "shared").rglob("*.json*"))
     ingest([second], lake)
     ingest([first], lake)
-    n = _rows(lake, "SELECT count(*) AS n FROM grants")
+    n = query_rows(lake, "SELECT count(*) AS n FROM grants")
     assert n == [{"n": 1}]
 
 
@@ -231,12 +220,12 @@ def test_reingest_adds_nothing_and_redelivered_records_dedupe_by_event_id(lake: 
     assert again.sources["cloudtrail"].skipped_files == 1 and again.commits == 0
     report = ingest([CT / "redelivered"], lake)
     assert report.sources["cloudtrail"].duplicates == 1
-    n = _rows(
+    n = query_rows(
         lake,
         "SELECT count(*) AS n FROM uses WHERE event_id = '6a1f0c1e-0002-4c55-9c1a-000000000002'",
     )
     assert n == [{"n": 1}]
-    assert _rows(lake, "SELECT count(*) AS n FROM uses")[0]["n"] == 10
+    assert query_rows(lake, "SELECT count(*) AS n FROM uses")[0]["n"] == 10
 
 
 def test_truncated_gzip_is_quarantined_whole(lake: Lake, tmp_path: Path) -> None:
@@ -245,7 +234,7 @@ def test_truncated_gzip_is_quarantined_whole(lake: Lake, tmp_path: Path) -> None
     shutil.copytree(CT / "truncated", tmp_path / "t")
     report = ingest([tmp_path], lake)
     assert report.sources["cloudtrail"].read == 12
-    q = _rows(lake, "SELECT reason, source_offset FROM quarantine ORDER BY reason")
+    q = query_rows(lake, "SELECT reason, source_offset FROM quarantine ORDER BY reason")
     assert q == [
         {"reason": "malformed JSON document", "source_offset": 0},
         {"reason": "missing eventTime", "source_offset": 10},

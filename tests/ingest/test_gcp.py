@@ -7,7 +7,6 @@ import json
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,7 +15,7 @@ from jitaudit.ingest.files import open_input
 from jitaudit.ingest.gcp import INGESTER as GCP
 from jitaudit.ingest.kubernetes import INGESTER as K8S
 from jitaudit.lake import Lake
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, one_row, query_rows
 
 FIX = FIXTURES / "gcp"
 SINK = FIX / "cloudaudit.googleapis.com" / "data_access" / "2026" / "11" / "02"
@@ -42,17 +41,6 @@ OTHER_FORMATS = [
 ]
 
 
-def _rows(lake: Lake, sql: str) -> list[dict[str, Any]]:
-    rel = lake.connect().sql(sql)
-    return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-
-
-def _one(lake: Lake, table: str, event_id: str) -> dict[str, Any]:
-    found = _rows(lake, f"SELECT * FROM {table} WHERE event_id = '{event_id}'")
-    assert len(found) == 1, (table, event_id, found)
-    return found[0]
-
-
 @pytest.fixture
 def loaded(lake: Lake) -> Lake:
     report = ingest([FIX], lake)
@@ -73,7 +61,7 @@ def test_counts_reconcile_and_non_audit_or_broken_entries_are_quarantined(lake: 
     # 10 sink lines + 2 gcloud entries; the gcloud copy of an entry already in the sink file
     # (same insertId) is a duplicate
     assert (s.read, s.normalised, s.quarantined, s.duplicates) == (12, 9, 2, 1)
-    q = _rows(lake, "SELECT reason, source_offset FROM quarantine ORDER BY source_offset")
+    q = query_rows(lake, "SELECT reason, source_offset FROM quarantine ORDER BY source_offset")
     assert q == [
         {"reason": "not valid JSON", "source_offset": 3},
         {"reason": "not a Cloud Audit Logs entry (no AuditLog protoPayload)", "source_offset": 9},
@@ -81,7 +69,7 @@ def test_counts_reconcile_and_non_audit_or_broken_entries_are_quarantined(lake: 
 
 
 def test_generate_access_token_is_a_grant_without_a_credential_id(loaded: Lake) -> None:
-    g = _one(loaded, "grants", "1a2b3c4d5e6f")
+    g = one_row(loaded, "grants", "1a2b3c4d5e6f")
     assert g["grant_id"] == "1a2b3c4d5e6f" and g["credential_id"] is None
     assert g["principal_id"] == g["agent_id"] == AGENT  # the impersonated service account
     assert (g["workload_identity"], g["attested"], g["auth_method"]) == (
@@ -98,7 +86,7 @@ def test_generate_access_token_is_a_grant_without_a_credential_id(loaded: Lake) 
 
 
 def test_a_static_key_caller_is_not_attested(loaded: Lake) -> None:
-    g = _one(loaded, "grants", "7h8i9j0k1l2m")
+    g = one_row(loaded, "grants", "7h8i9j0k1l2m")
     assert (g["workload_identity"], g["attested"], g["auth_method"]) == (
         CI,
         False,
@@ -108,7 +96,7 @@ def test_a_static_key_caller_is_not_attested(loaded: Lake) -> None:
 
 
 def test_federated_id_token_defaults_to_one_hour(loaded: Lake) -> None:
-    g = _one(loaded, "grants", "k1l2m3n4o5p6")
+    g = one_row(loaded, "grants", "k1l2m3n4o5p6")
     assert g["auth_method"] == "workload_identity_federation" and g["attested"] is True
     assert g["workload_identity"].startswith("principal://iam.googleapis.com/")
     assert g["expires_at"] == datetime(2026, 11, 2, 10, 20)
@@ -116,8 +104,8 @@ def test_federated_id_token_defaults_to_one_hour(loaded: Lake) -> None:
 
 
 def test_denied_mint_is_a_denied_use_and_no_grant(loaded: Lake) -> None:
-    assert _rows(loaded, "SELECT * FROM grants WHERE event_id = '3n4o5p6q7r8s'") == []
-    u = _one(loaded, "uses", "3n4o5p6q7r8s")
+    assert query_rows(loaded, "SELECT * FROM grants WHERE event_id = '3n4o5p6q7r8s'") == []
+    u = one_row(loaded, "uses", "3n4o5p6q7r8s")
     assert (u["outcome"], u["error_code"], u["action"]) == (
         "denied",
         "7",
@@ -127,7 +115,7 @@ def test_denied_mint_is_a_denied_use_and_no_grant(loaded: Lake) -> None:
 
 
 def test_uses_name_the_impersonator_and_the_outcome(loaded: Lake) -> None:
-    u = _one(loaded, "uses", "-x9k2ple1bq4")
+    u = one_row(loaded, "uses", "-x9k2ple1bq4")
     assert (u["principal_id"], u["agent_id"], u["on_behalf_of"]) == (AGENT, AGENT, GKE)
     assert u["credential_id"] is None  # joined to its grant on principal + time
     assert (u["action"], u["outcome"]) == ("storage.objects.get", "success")
@@ -138,20 +126,20 @@ def test_uses_name_the_impersonator_and_the_outcome(loaded: Lake) -> None:
     )
     assert u["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert u["logged_time"] == datetime(2026, 11, 2, 9, 1, 10, 912004)
-    denied = _one(loaded, "uses", "-x9k2ple1bq5")
+    denied = one_row(loaded, "uses", "-x9k2ple1bq5")
     assert (denied["outcome"], denied["action"]) == ("denied", "storage.objects.delete")
-    err = _one(loaded, "uses", "5z6a7b8c9d0e")
+    err = one_row(loaded, "uses", "5z6a7b8c9d0e")
     assert (err["outcome"], err["error_code"]) == ("error", "5")
     # 18 minutes between the call and Cloud Logging receiving it
     assert (err["logged_time"] - err["event_time"]).total_seconds() == 1110
-    key = _one(loaded, "uses", "9t0u1v2w3x4y")
+    key = one_row(loaded, "uses", "9t0u1v2w3x4y")
     assert (key["credential_id"], key["principal_id"], key["action"]) == (
         KEY,
         CI,
         "redis.instances.create",
     )
     # a caller with no service account email is a principal, not an agent
-    mint = _one(loaded, "uses", "1a2b3c4d5e6f")
+    mint = one_row(loaded, "uses", "1a2b3c4d5e6f")
     assert (mint["principal_id"], mint["agent_id"], mint["task_id"]) == (GKE, None, "task-7781")
 
 
@@ -161,7 +149,7 @@ def test_reingest_adds_nothing_and_repeated_insert_ids_dedupe(tmp_path: Path, la
     assert again.sources["gcp"].skipped_files == 1 and again.commits == 0
     s = ingest([GCLOUD], lake).sources["gcp"]
     assert (s.read, s.duplicates, s.normalised) == (2, 1, 1)
-    n = _rows(lake, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM uses")[0]
+    n = query_rows(lake, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM uses")[0]
     assert n == {"n": 9, "d": 9}
 
 

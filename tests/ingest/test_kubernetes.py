@@ -8,7 +8,6 @@ import json
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +16,7 @@ from jitaudit.ingest.files import open_input
 from jitaudit.ingest.gcp import INGESTER as GCP
 from jitaudit.ingest.kubernetes import INGESTER as K8S
 from jitaudit.lake import Lake
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, one_row, query_rows
 
 FIX = FIXTURES / "kubernetes"
 AUDIT_LOG = FIX / "audit.log"
@@ -39,17 +38,6 @@ OTHER_FORMATS = [
     '"protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog",'
     '"serviceName":"k8s.io","methodName":"io.k8s.core.v1.pods.get"}}',
 ]
-
-
-def _rows(lake: Lake, sql: str) -> list[dict[str, Any]]:
-    rel = lake.connect().sql(sql)
-    return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-
-
-def _one(lake: Lake, table: str, event_id: str) -> dict[str, Any]:
-    found = _rows(lake, f"SELECT * FROM {table} WHERE event_id = '{event_id}'")
-    assert len(found) == 1, (table, event_id, found)
-    return found[0]
 
 
 @pytest.fixture
@@ -77,7 +65,7 @@ def test_counts_reconcile_with_folded_stages_duplicates_and_quarantine(lake: Lak
     # 16 + 6 lines + 2 webhook items; an exact (auditID, stage) repeat in audit.log and the
     # webhook's repeat of a logged event are duplicates; folded stages count as normalised
     assert (s.read, s.normalised, s.quarantined, s.duplicates) == (24, 19, 3, 2)
-    q = _rows(lake, "SELECT reason, source_offset FROM quarantine ORDER BY source_offset")
+    q = query_rows(lake, "SELECT reason, source_offset FROM quarantine ORDER BY source_offset")
     assert q == [
         {"reason": "not valid JSON", "source_offset": 8},
         {"reason": "missing auditID", "source_offset": 14},
@@ -86,13 +74,13 @@ def test_counts_reconcile_with_folded_stages_duplicates_and_quarantine(lake: Lak
             "source_offset": 15,
         },
     ]
-    assert _rows(lake, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM uses") == [
+    assert query_rows(lake, "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM uses") == [
         {"n": 11, "d": 11}
     ]
 
 
 def test_token_request_is_a_grant_keyed_by_its_jti(loaded: Lake) -> None:
-    g = _one(loaded, "grants", "7c3e9a12-4f5b-4d8e-9a1c-2b3d4e5f6a70")
+    g = one_row(loaded, "grants", "7c3e9a12-4f5b-4d8e-9a1c-2b3d4e5f6a70")
     assert g["grant_id"] == g["credential_id"] == JTI
     assert g["principal_id"] == g["agent_id"] == AGENT
     assert g["workload_identity"] == "namespaces/billing/pods/billing-agent-7f9c"
@@ -104,14 +92,14 @@ def test_token_request_is_a_grant_keyed_by_its_jti(loaded: Lake) -> None:
     assert g["parent_grant_id"].startswith("X509SHA256=9c1e4b7f")
     assert g["scope"] is None and g["renewable"] is False
     # at Request level there is no response object: expiry from spec.expirationSeconds
-    g2 = _one(loaded, "grants", "2b7e1516-28ae-42d2-a6ab-f7158809cf4f")
+    g2 = one_row(loaded, "grants", "2b7e1516-28ae-42d2-a6ab-f7158809cf4f")
     assert g2["credential_id"] == JTI2
     assert g2["expires_at"] == datetime(2026, 11, 2, 10, 40)
     assert g2["workload_identity"] is None
 
 
 def test_uses_carry_the_jti_and_outcomes(loaded: Lake) -> None:
-    ok = _one(loaded, "uses", "0e6f1b2c-3d4a-4b5c-8d6e-7f8091a2b3c4")
+    ok = one_row(loaded, "uses", "0e6f1b2c-3d4a-4b5c-8d6e-7f8091a2b3c4")
     assert (ok["credential_id"], ok["agent_id"], ok["outcome"]) == (JTI, AGENT, "success")
     assert (ok["action"], ok["resource"], ok["target"]) == (
         "get",
@@ -120,27 +108,27 @@ def test_uses_carry_the_jti_and_outcomes(loaded: Lake) -> None:
     )
     assert ok["request_id"] == ok["event_id"] and ok["src_ip"] == "10.244.1.17"
     assert ok["workload_identity"] == "namespaces/billing/pods/billing-agent-7f9c"
-    denied = _one(loaded, "uses", "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d")
+    denied = one_row(loaded, "uses", "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d")
     assert (denied["outcome"], denied["error_code"]) == ("denied", "Forbidden")
     assert denied["resource"] == "namespaces/kube-system/secrets"
-    panic = _one(loaded, "uses", "4d5e6f70-8192-4a3b-9c4d-5e6f7a8b9c0d")
+    panic = one_row(loaded, "uses", "4d5e6f70-8192-4a3b-9c4d-5e6f7a8b9c0d")
     assert (panic["outcome"], panic["credential_id"], panic["resource"]) == (
         "error",
         JTI2,
         "ledgers",
     )
-    probe = _one(loaded, "uses", "a5c8369c-6583-408b-aa2a-777cc70a6319")
+    probe = one_row(loaded, "uses", "a5c8369c-6583-408b-aa2a-777cc70a6319")
     assert (probe["resource"], probe["agent_id"], probe["credential_id"]) == ("/readyz", None, None)
-    imp = _one(loaded, "uses", "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f")
+    imp = one_row(loaded, "uses", "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f")
     assert (imp["principal_id"], imp["on_behalf_of"]) == ("kubernetes-admin", AGENT)
     assert imp["resource"] == "namespaces/billing/deployments/ledger/scale"
     # a token mint is also the requester's use of its own credential
-    mint = _one(loaded, "uses", "7c3e9a12-4f5b-4d8e-9a1c-2b3d4e5f6a70")
+    mint = one_row(loaded, "uses", "7c3e9a12-4f5b-4d8e-9a1c-2b3d4e5f6a70")
     assert mint["resource"] == "namespaces/billing/serviceaccounts/billing-agent/token"
 
 
 def test_watch_stages_fold_into_one_row_stamped_by_the_last_stage(loaded: Lake) -> None:
-    w = _one(loaded, "uses", "9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a")
+    w = one_row(loaded, "uses", "9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a")
     assert w["event_time"] == datetime(2026, 11, 2, 9, 7, 0, 100)
     assert w["logged_time"] == datetime(2026, 11, 2, 9, 14, 26, 4512)
     assert w["source_offset"] == 9  # the ResponseComplete line
@@ -148,21 +136,21 @@ def test_watch_stages_fold_into_one_row_stamped_by_the_last_stage(loaded: Lake) 
 
 
 def test_authorization_annotations_are_decisions(loaded: Lake) -> None:
-    d = _one(loaded, "decisions", "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d")
+    d = one_row(loaded, "decisions", "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d")
     assert (d["allowed"], d["reason"], d["request_id"]) == (
         False,
         None,
         "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
     )
-    a = _one(loaded, "decisions", "0e6f1b2c-3d4a-4b5c-8d6e-7f8091a2b3c4")
+    a = one_row(loaded, "decisions", "0e6f1b2c-3d4a-4b5c-8d6e-7f8091a2b3c4")
     assert a["allowed"] is True and a["reason"].startswith("RBAC: allowed by RoleBinding")
     assert a["agent_id"] == AGENT and a["action"] == "get"
     # the Panic event carries no decision annotation
-    assert _rows(loaded, "SELECT * FROM decisions WHERE event_id LIKE '4d5e6f70%'") == []
+    assert query_rows(loaded, "SELECT * FROM decisions WHERE event_id LIKE '4d5e6f70%'") == []
 
 
 def test_deleting_the_service_account_revokes_its_tokens(loaded: Lake) -> None:
-    r = _one(loaded, "grant_events", "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9")
+    r = one_row(loaded, "grant_events", "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9")
     assert (r["kind"], r["principal_id"], r["actor"]) == ("revoke", AGENT, "kubernetes-admin")
     assert r["revokes_issued_before"] == datetime(2026, 11, 2, 11, 0)
 
@@ -179,7 +167,7 @@ def test_reingest_adds_nothing_and_repeats_across_files_dedupe(tmp_path: Path, l
     copy.write_text("\n".join([lines[2], lines[3], json.dumps(new)]) + "\n")
     s = ingest([copy], lake).sources["kubernetes"]
     assert (s.read, s.duplicates) == (3, 1)  # the folded RequestReceived counts as normalised
-    n = _rows(lake, "SELECT count(*) AS n FROM uses")[0]["n"]
+    n = query_rows(lake, "SELECT count(*) AS n FROM uses")[0]["n"]
     assert n == 7  # 6 complete requests in audit.log + the new one
 
 
