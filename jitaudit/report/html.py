@@ -185,31 +185,8 @@ def _completeness(report: Report) -> list[str]:
     out = [
         '<h2 id="completeness">Log completeness</h2>',
         _table(
-            (
-                "Source",
-                "Records",
-                "First event",
-                "Last event",
-                "With delivery time",
-                "p95 delay",
-                "Max delay",
-                "Quarantined",
-                "Late or silent (JIT-014)",
-            ),
-            (
-                (
-                    _cell(s.source),
-                    str(s.records),
-                    esc(text.ts(s.first_event)),
-                    esc(text.ts(s.last_event)),
-                    str(s.with_delivery_time),
-                    esc(text.seconds(s.p95_delay_seconds)),
-                    esc(text.seconds(s.max_delay_seconds)),
-                    str(s.quarantined),
-                    "<br>".join(_cell(x) for x in s.delay_findings) or "none",
-                )
-                for s in c.sources
-            ),
+            text.COMPLETENESS_HEADERS,
+            text.completeness_rows(c.sources, _cell, esc, "<br>"),
             numeric=(1, 4, 7),
         ),
     ]

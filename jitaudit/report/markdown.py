@@ -130,31 +130,7 @@ def markdown(report: Report) -> str:
     c = r.completeness
     out += ["## Log completeness", ""]
     out += _table(
-        (
-            "Source",
-            "Records",
-            "First event",
-            "Last event",
-            "With delivery time",
-            "p95 delay",
-            "Max delay",
-            "Quarantined",
-            "Late or silent",
-        ),
-        [
-            (
-                esc_cell(s.source),
-                str(s.records),
-                escape(text.ts(s.first_event)),
-                escape(text.ts(s.last_event)),
-                str(s.with_delivery_time),
-                escape(text.seconds(s.p95_delay_seconds)),
-                escape(text.seconds(s.max_delay_seconds)),
-                str(s.quarantined),
-                "; ".join(esc_cell(x) for x in s.delay_findings) or "none",
-            )
-            for s in c.sources
-        ],
+        text.COMPLETENESS_HEADERS, text.completeness_rows(c.sources, esc_cell, escape, "; ")
     )
     if c.quarantine:
         out += _table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -44,3 +45,38 @@ def lineage(e: dict[str, Any]) -> str:
 
 def subject(f: Finding) -> str:
     return f.credential_id or f.agent_id or f.subject
+
+
+#: the log-completeness table's columns, the same in every format
+COMPLETENESS_HEADERS = (
+    "Source",
+    "Records",
+    "First event",
+    "Last event",
+    "With delivery time",
+    "p95 delay",
+    "Max delay",
+    "Quarantined",
+    "Late or silent (JIT-014)",
+)
+
+
+def completeness_rows(
+    sources: Iterable[Any], log_cell: Callable[[str], str], plain: Callable[[str], str], joiner: str
+) -> list[tuple[str, ...]]:
+    """One row per source for :data:`COMPLETENESS_HEADERS`; ``log_cell`` escapes strings that
+    came from logs, ``plain`` escapes our own text, for the output format at hand."""
+    return [
+        (
+            log_cell(s.source),
+            str(s.records),
+            plain(ts(s.first_event)),
+            plain(ts(s.last_event)),
+            str(s.with_delivery_time),
+            plain(seconds(s.p95_delay_seconds)),
+            plain(seconds(s.max_delay_seconds)),
+            str(s.quarantined),
+            joiner.join(log_cell(x) for x in s.delay_findings) or "none",
+        )
+        for s in sources
+    ]
