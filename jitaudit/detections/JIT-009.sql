@@ -1,17 +1,16 @@
 -- JIT-009 shared-credential: one credential used by two or more distinct agents (or workload
 -- identities) within the window (at least 30 min). Uses are grouped per half-hour bucket so
 -- the pairing stays exact and cheap.
-WITH actor_uses AS (
-  SELECT u.*, coalesce(u.agent_id, u.workload_identity) AS actor,
-         date_trunc('hour', u.event_time)
-           + CASE WHEN minute(u.event_time) >= 30 THEN INTERVAL 30 MINUTE
-                  ELSE INTERVAL 0 MINUTE END AS bucket
-  FROM replay_uses u
-  WHERE u.credential_id IS NOT NULL AND coalesce(u.agent_id, u.workload_identity) IS NOT NULL
-),
-buckets AS (
-  SELECT credential_id, actor, bucket, min(event_time) AS first_at, max(event_time) AS last_at
-  FROM actor_uses GROUP BY credential_id, actor, bucket
+-- Each CTE is read once, so none is materialised: the uses stream twice instead.
+WITH buckets AS (
+  SELECT credential_id, coalesce(agent_id, workload_identity) AS actor,
+         date_trunc('hour', event_time)
+           + CASE WHEN minute(event_time) >= 30 THEN INTERVAL 30 MINUTE
+                  ELSE INTERVAL 0 MINUTE END AS bucket,
+         min(event_time) AS first_at, max(event_time) AS last_at
+  FROM uses
+  WHERE credential_id IS NOT NULL AND coalesce(agent_id, workload_identity) IS NOT NULL
+  GROUP BY 1, 2, 3
 ),
 pairs AS (
   -- within one half-hour bucket every pair is closer than the window; across buckets the
@@ -33,6 +32,10 @@ SELECT coalesce('grant:' || u.grant_id, 'credential:' || u.credential_id) AS sub
        'uses' AS event_table, u.event_id, u.event_time,
        coalesce(u.grant_agent_id, u.agent_id) AS agent_id, u.principal_id, u.credential_id,
        u.effective_task_id AS task_id, u.source, u.source_file, u.source_offset,
-       concat('used by ', u.actor) AS detail
-FROM actor_uses u
-JOIN involved i ON i.credential_id = u.credential_id AND i.actor = u.actor AND i.bucket = u.bucket
+       concat('used by ', coalesce(u.agent_id, u.workload_identity)) AS detail
+FROM replay_uses u
+JOIN involved i
+  ON i.credential_id = u.credential_id AND i.actor = coalesce(u.agent_id, u.workload_identity)
+ AND i.bucket = date_trunc('hour', u.event_time)
+                + CASE WHEN minute(u.event_time) >= 30 THEN INTERVAL 30 MINUTE
+                       ELSE INTERVAL 0 MINUTE END

@@ -1,12 +1,22 @@
 -- JIT-014 audit-log-delay: a source's records delivered more than max_delay_minutes after the
 -- event (one finding per episode), or a source silent much longer than its usual gap while
 -- other sources reported (one finding per silent window).
+-- No CTE over every record is read twice (that would materialise it): the tables are read
+-- once for late deliveries, once for the per-source timestamps, and the few rows at the edges
+-- of silent windows once more.
 WITH stored AS (
   SELECT 'uses' AS event_table, source, event_id, event_time, logged_time, source_file, source_offset FROM uses
   UNION ALL SELECT 'grants', source, event_id, event_time, logged_time, source_file, source_offset FROM grants
   UNION ALL SELECT 'grant_events', source, event_id, event_time, logged_time, source_file, source_offset FROM grant_events
   UNION ALL SELECT 'decisions', source, event_id, event_time, logged_time, source_file, source_offset FROM decisions
   UNION ALL SELECT 'tasks', source, event_id, event_time, logged_time, source_file, source_offset FROM tasks
+),
+edges AS (
+  SELECT 'uses' AS event_table, source, event_id, event_time, source_file, source_offset FROM uses
+  UNION ALL SELECT 'grants', source, event_id, event_time, source_file, source_offset FROM grants
+  UNION ALL SELECT 'grant_events', source, event_id, event_time, source_file, source_offset FROM grant_events
+  UNION ALL SELECT 'decisions', source, event_id, event_time, source_file, source_offset FROM decisions
+  UNION ALL SELECT 'tasks', source, event_id, event_time, source_file, source_offset FROM tasks
 ),
 -- an event delivered more than once was available from its first delivery on, whichever
 -- copy the lake kept
@@ -52,7 +62,11 @@ late_rows AS (
   FROM late_episodes
 ),
 stamped AS (
-  SELECT DISTINCT source, event_time FROM events WHERE event_time IS NOT NULL
+  SELECT source, event_time FROM uses WHERE event_time IS NOT NULL
+  UNION SELECT source, event_time FROM grants WHERE event_time IS NOT NULL
+  UNION SELECT source, event_time FROM grant_events WHERE event_time IS NOT NULL
+  UNION SELECT source, event_time FROM decisions WHERE event_time IS NOT NULL
+  UNION SELECT source, event_time FROM tasks WHERE event_time IS NOT NULL
 ),
 gaps AS (
   SELECT source, lag(event_time) OVER (PARTITION BY source ORDER BY event_time) AS gap_start,
@@ -86,7 +100,7 @@ silent_rows AS (
                 CAST(w.gap_end AS VARCHAR), ' while ', CAST(w.others AS VARCHAR),
                 ' records arrived from other sources; detections reading ', w.source,
                 ' were blind in that window') AS detail
-  FROM witnessed w JOIN events e
+  FROM witnessed w JOIN edges e
     ON e.source = w.source AND (e.event_time = w.gap_start OR e.event_time = w.gap_end)
 )
 SELECT subject, event_table, event_id, event_time, CAST(NULL AS VARCHAR) AS agent_id,

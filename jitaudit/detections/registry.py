@@ -41,6 +41,16 @@ REPLAY_VIEWS = (
     "replay_decisions",
     "replay_scope",
     "replay_targets",
+    "replay_scope_sets",
+    "replay_target_sets",
+    "replay_task_targets",
+    "replay_credential_grants",
+    "replay_use_grants",
+    "replay_scope_item_checks",
+    "replay_scope_checks",
+    "replay_use_targets",
+    "replay_target_checks",
+    "replay_use_profile",
     "replay_delegations",
 )
 KNOWN_TABLES = (*TABLES, *REPLAY_VIEWS)

@@ -12,6 +12,8 @@ from typing import Any
 import duckdb
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
+#: a view marked so streams over the uses: it is never materialised
+_STREAMING = "-- materialise: no"
 
 
 @cache
@@ -27,9 +29,11 @@ def register(
 ) -> None:
     """Create the replay views on a connection that already has the lake's table views.
 
-    With ``materialise`` each is computed once into a temp table instead: a scan runs sixteen
-    detections over them, and a view would replay the whole stream for each one. Views named
-    in ``skip`` are left as they are (already computed).
+    With ``materialise`` each relation of grants, tasks and the small per-combination checks is
+    computed once into a temp table instead: a scan runs sixteen detections over them. The
+    views over every use (marked ``-- materialise: no``) stay views: materialising millions of
+    wide rows costs more than streaming them once per detection. Views named in ``skip`` are
+    left as they are (already computed).
     """
     for name, sql in statements():
         if name in skip:
@@ -41,7 +45,7 @@ def register(
         ).fetchall()
         for (kind,) in kinds:
             con.execute(f"DROP {kind} IF EXISTS {name}")
-        if materialise:
+        if materialise and _STREAMING not in sql:
             sql = sql.replace(
                 f"CREATE OR REPLACE VIEW {name} AS", f"CREATE OR REPLACE TEMP TABLE {name} AS", 1
             )

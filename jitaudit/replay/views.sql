@@ -126,22 +126,52 @@ LEFT JOIN (
   WHERE decision_id IS NOT NULL GROUP BY decision_id
 ) d ON d.decision_id = l.decision_id;
 
--- name: replay_uses
--- Every use with the grant valid at its instant. The join is on the credential both sides
--- share (join_basis = 'credential'): the latest grant of that credential issued at or before
--- the use (5 s tolerance for clock skew), else the earliest one. Sources with no shared id
--- (GCP access tokens) join on principal + validity window (join_basis = 'principal_window').
--- A use no grant explains keeps NULL grant columns: its validity is unverifiable.
-CREATE OR REPLACE VIEW replay_uses AS
-WITH grants_per_credential AS (
-  SELECT credential_id, count(*) AS n, min(grant_id) AS only_grant
+-- name: replay_scope_sets
+-- Each distinct scope (a list of items) once, with a number: the per-use checks key on it
+-- rather than on the list.
+CREATE OR REPLACE VIEW replay_scope_sets AS
+SELECT scope, row_number() OVER (ORDER BY scope) AS scope_key
+FROM (SELECT DISTINCT scope FROM replay_grants WHERE scope IS NOT NULL) s;
+
+-- name: replay_target_sets
+-- Each distinct list of declared targets (of grants and of tasks) once, with a number.
+CREATE OR REPLACE VIEW replay_target_sets AS
+SELECT targets, row_number() OVER (ORDER BY targets) AS targets_key
+FROM (SELECT targets FROM replay_grants WHERE targets IS NOT NULL
+      UNION
+      SELECT targets FROM replay_tasks WHERE targets IS NOT NULL) s;
+
+-- name: replay_task_targets
+-- Tasks that declare targets, by targets number.
+CREATE OR REPLACE VIEW replay_task_targets AS
+SELECT t.task_id, k.targets_key
+FROM replay_tasks t JOIN replay_target_sets k ON k.targets = t.targets;
+
+-- name: replay_credential_grants
+-- Credentials held by exactly one grant (nearly all of them), with the grant columns a use
+-- needs: a use of such a credential joins its grant with one hash lookup.
+CREATE OR REPLACE VIEW replay_credential_grants AS
+SELECT g.credential_id, g.grant_id, g.issued_at, g.expires_at, g.revoked_at, g.valid_until,
+       g.agent_id, g.task_id, g.policy_revision, s.scope_key, t.targets_key
+FROM (SELECT * FROM replay_grants WHERE credential_id IS NOT NULL
+      QUALIFY count(*) OVER (PARTITION BY credential_id) = 1) g
+LEFT JOIN replay_scope_sets s ON s.scope = g.scope
+LEFT JOIN replay_target_sets t ON t.targets = g.targets;
+
+-- name: replay_use_grants
+-- The few uses whose grant is not the one grant of their credential. A credential id several
+-- grants share: the latest grant issued at or before the use (5 s tolerance for clock skew),
+-- else the earliest one (join_basis = 'credential'). Sources with no shared id (GCP access
+-- tokens): principal + validity window (join_basis = 'principal_window').
+CREATE OR REPLACE VIEW replay_use_grants AS
+WITH per_credential AS (
+  SELECT credential_id, count(*) AS n
   FROM replay_grants WHERE credential_id IS NOT NULL GROUP BY credential_id
 ),
--- nearly every credential has one grant: a plain hash join; the few reused ids are ranked
 reused AS (
   SELECT u.source, u.event_id, g.grant_id, 'credential' AS join_basis
   FROM uses u
-  JOIN grants_per_credential c ON c.credential_id = u.credential_id AND c.n > 1
+  JOIN per_credential c ON c.credential_id = u.credential_id AND c.n > 1
   JOIN replay_grants g ON g.credential_id = u.credential_id
   QUALIFY row_number() OVER (
     PARTITION BY u.source, u.event_id
@@ -149,36 +179,52 @@ reused AS (
              CASE WHEN g.issued_at <= u.event_time + INTERVAL 5 SECOND THEN g.issued_at END DESC,
              g.issued_at, g.grant_id) = 1
 ),
-by_credential AS (
-  SELECT u.source, u.event_id, c.only_grant AS grant_id, 'credential' AS join_basis
-  FROM uses u JOIN grants_per_credential c ON c.credential_id = u.credential_id AND c.n = 1
-  UNION ALL
-  SELECT * FROM reused
-),
 by_principal AS (
   SELECT u.source, u.event_id, g.grant_id, 'principal_window' AS join_basis
-  FROM uses u JOIN replay_grants g
+  FROM replay_grants g JOIN uses u
     ON g.credential_id IS NULL AND g.principal_id = u.principal_id
    AND u.event_time >= g.issued_at - INTERVAL 5 SECOND
    AND (g.valid_until IS NULL OR u.event_time <= g.valid_until + INTERVAL 5 SECOND)
-  WHERE u.principal_id IS NOT NULL
+  WHERE NOT EXISTS (SELECT 1 FROM per_credential c WHERE c.credential_id = u.credential_id)
   QUALIFY row_number() OVER (PARTITION BY u.source, u.event_id
                              ORDER BY g.issued_at DESC, g.grant_id) = 1
 ),
 matched AS (
-  SELECT * FROM by_credential
+  SELECT * FROM reused
   UNION ALL
-  SELECT p.* FROM by_principal p
-  WHERE NOT EXISTS (SELECT 1 FROM by_credential c
-                    WHERE c.source = p.source AND c.event_id = p.event_id)
+  SELECT * FROM by_principal
 )
-SELECT u.*, m.grant_id, m.join_basis,
-       g.issued_at AS grant_issued_at, g.expires_at AS grant_expires_at,
-       g.revoked_at AS grant_revoked_at, g.valid_until AS grant_valid_until,
-       g.agent_id AS grant_agent_id, g.task_id AS grant_task_id,
-       g.policy_revision AS grant_policy_revision,
-       coalesce(u.task_id, g.task_id) AS effective_task_id,
-       coalesce(u.agent_id, g.agent_id) AS effective_agent_id,
+SELECT m.source, m.event_id, m.join_basis, g.grant_id, g.issued_at, g.expires_at, g.revoked_at,
+       g.valid_until, g.agent_id, g.task_id, g.policy_revision, s.scope_key, t.targets_key
+FROM matched m JOIN replay_grants g ON g.grant_id = m.grant_id
+LEFT JOIN replay_scope_sets s ON s.scope = g.scope
+LEFT JOIN replay_target_sets t ON t.targets = g.targets;
+
+-- name: replay_uses
+-- materialise: no
+-- Every use with the grant valid at its instant (see replay_credential_grants and
+-- replay_use_grants). A use no grant explains keeps NULL grant columns: its validity is
+-- unverifiable. This view streams over the uses: a scan reads it once per detection, and
+-- materialising millions of wide rows costs more than re-reading them.
+CREATE OR REPLACE VIEW replay_uses AS
+SELECT u.*,
+       coalesce(c.grant_id, m.grant_id) AS grant_id,
+       CASE WHEN c.grant_id IS NOT NULL THEN 'credential' ELSE m.join_basis END AS join_basis,
+       CASE WHEN c.grant_id IS NOT NULL THEN c.issued_at ELSE m.issued_at END AS grant_issued_at,
+       CASE WHEN c.grant_id IS NOT NULL THEN c.expires_at ELSE m.expires_at END AS grant_expires_at,
+       CASE WHEN c.grant_id IS NOT NULL THEN c.revoked_at ELSE m.revoked_at END AS grant_revoked_at,
+       CASE WHEN c.grant_id IS NOT NULL THEN c.valid_until ELSE m.valid_until END
+         AS grant_valid_until,
+       CASE WHEN c.grant_id IS NOT NULL THEN c.agent_id ELSE m.agent_id END AS grant_agent_id,
+       CASE WHEN c.grant_id IS NOT NULL THEN c.task_id ELSE m.task_id END AS grant_task_id,
+       CASE WHEN c.grant_id IS NOT NULL THEN c.policy_revision ELSE m.policy_revision END
+         AS grant_policy_revision,
+       -- numbers of the grant's scope and declared targets (replay_scope_sets, _target_sets)
+       CASE WHEN c.grant_id IS NOT NULL THEN c.scope_key ELSE m.scope_key END AS grant_scope_key,
+       CASE WHEN c.grant_id IS NOT NULL THEN c.targets_key ELSE m.targets_key END
+         AS grant_targets_key,
+       coalesce(u.task_id, c.task_id, m.task_id) AS effective_task_id,
+       coalesce(u.agent_id, c.agent_id, m.agent_id) AS effective_agent_id,
        -- obtaining a (task-bound) credential is what a login credential is for: such calls
        -- are judged as grants, not as work against the task's scope and targets
        CASE WHEN (u.source = 'vault' AND u.resource LIKE 'auth/token/create%')
@@ -191,57 +237,115 @@ SELECT u.*, m.grant_id, m.join_basis,
                  OR (u.source = 'kubernetes' AND u.resource LIKE '%serviceaccounts/%/token')
             THEN TRUE ELSE FALSE END AS mints_credential
 FROM uses u
-LEFT JOIN matched m ON m.source = u.source AND m.event_id = u.event_id
-LEFT JOIN replay_grants g ON g.grant_id = m.grant_id;
+LEFT JOIN replay_credential_grants c ON c.credential_id = u.credential_id
+LEFT JOIN replay_use_grants m ON m.source = u.source AND m.event_id = u.event_id;
 
--- name: replay_scope
--- Per use joined to a grant with a known scope: whether some scope item matches its action or
--- action:resource (globs, `*` = any run). Uses of grants with unknown scope have no row here.
-CREATE OR REPLACE VIEW replay_scope AS
-WITH items AS (
-  SELECT grant_id, UNNEST(scope) AS item FROM replay_grants WHERE scope IS NOT NULL
-),
-patterns AS (
-  SELECT grant_id,
-         replace(replace(replace(replace(item, '\', '\\'), '%', '\%'), '_', '\_'), '*', '%') AS pat
-  FROM items
-),
-checked AS (
-  SELECT u.source, u.event_id,
-         max(CASE WHEN u.action LIKE p.pat ESCAPE '\'
-                    OR concat(u.action, ':', coalesce(u.resource, '')) LIKE p.pat ESCAPE '\'
-                  THEN 1 ELSE 0 END) AS in_scope
-  FROM replay_uses u JOIN patterns p ON p.grant_id = u.grant_id
-  GROUP BY u.source, u.event_id
-)
-SELECT u.source, u.event_id, u.grant_id, coalesce(c.in_scope, 0) AS in_scope
-FROM replay_uses u
-JOIN replay_grants g ON g.grant_id = u.grant_id AND g.scope IS NOT NULL
-LEFT JOIN checked c ON c.source = u.source AND c.event_id = u.event_id;
-
--- name: replay_targets
--- Per use with known declared targets (its task's, else its grant's): whether some target
--- pattern matches the use's target.
-CREATE OR REPLACE VIEW replay_targets AS
-WITH declared AS (
-  SELECT u.source, u.event_id, u.target, coalesce(t.targets, g.targets) AS targets
-  FROM replay_uses u LEFT JOIN replay_tasks t ON t.task_id = u.effective_task_id
-  LEFT JOIN replay_grants g ON g.grant_id = u.grant_id
-  WHERE u.target IS NOT NULL
+-- name: replay_scope_item_checks
+-- Scope matching, once per distinct (grant scope, action, resource) rather than once per use:
+-- for each scope item, whether it matches the action or action:resource (globs, `*` = any
+-- run).
+CREATE OR REPLACE VIEW replay_scope_item_checks AS
+WITH combos AS (
+  SELECT DISTINCT grant_scope_key AS scope_key, action, coalesce(resource, '') AS resource
+  FROM replay_uses WHERE grant_scope_key IS NOT NULL AND action IS NOT NULL
 ),
 items AS (
-  SELECT source, event_id, target, UNNEST(targets) AS item FROM declared WHERE targets IS NOT NULL
-),
-checked AS (
-  SELECT source, event_id,
-         max(CASE WHEN target LIKE replace(replace(replace(replace(item, '\', '\\'), '%', '\%'),
-                                                          '_', '\_'), '*', '%') ESCAPE '\'
-                  THEN 1 ELSE 0 END) AS on_target
-  FROM items GROUP BY source, event_id
+  SELECT c.scope_key, c.action, c.resource, UNNEST(s.scope) AS item
+  FROM combos c JOIN replay_scope_sets s ON s.scope_key = c.scope_key
 )
+SELECT DISTINCT scope_key, action, resource, item,
+       CASE WHEN action LIKE replace(replace(replace(replace(item, '\', '\\'), '%', '\%'),
+                                             '_', '\_'), '*', '%') ESCAPE '\'
+              OR concat(action, ':', resource)
+                 LIKE replace(replace(replace(replace(item, '\', '\\'), '%', '\%'),
+                                      '_', '\_'), '*', '%') ESCAPE '\'
+            THEN 1 ELSE 0 END AS hit
+FROM items;
+
+-- name: replay_scope_checks
+-- Per distinct (grant scope, action, resource): whether some scope item matches.
+CREATE OR REPLACE VIEW replay_scope_checks AS
+SELECT scope_key, action, resource, max(hit) AS in_scope
+FROM replay_scope_item_checks
+GROUP BY scope_key, action, resource;
+
+-- name: replay_use_targets
+-- materialise: no
+-- Per use: the targets declared for it (its task's, else its grant's; NULL when unknown).
+CREATE OR REPLACE VIEW replay_use_targets AS
+SELECT u.source, u.event_id, u.target, coalesce(t.targets_key, u.grant_targets_key) AS targets_key
+FROM replay_uses u LEFT JOIN replay_task_targets t ON t.task_id = u.effective_task_id;
+
+-- name: replay_target_checks
+-- Target matching, once per distinct (declared targets, target).
+CREATE OR REPLACE VIEW replay_target_checks AS
+WITH combos AS (
+  SELECT DISTINCT targets_key, target FROM replay_use_targets
+  WHERE targets_key IS NOT NULL AND target IS NOT NULL
+),
+items AS (
+  SELECT c.targets_key, c.target, UNNEST(s.targets) AS item
+  FROM combos c JOIN replay_target_sets s ON s.targets_key = c.targets_key
+)
+SELECT targets_key, target,
+       max(CASE WHEN target LIKE replace(replace(replace(replace(item, '\', '\\'), '%', '\%'),
+                                                 '_', '\_'), '*', '%') ESCAPE '\'
+                THEN 1 ELSE 0 END) AS on_target
+FROM items
+GROUP BY targets_key, target;
+
+-- name: replay_scope
+-- materialise: no
+-- Per use joined to a grant with a known scope: whether some scope item matches it. Uses of
+-- grants with unknown scope have no row here.
+CREATE OR REPLACE VIEW replay_scope AS
+SELECT u.source, u.event_id, u.grant_id, coalesce(c.in_scope, 0) AS in_scope
+FROM replay_uses u
+LEFT JOIN replay_scope_checks c
+  ON c.scope_key = u.grant_scope_key AND c.action = u.action
+ AND c.resource = coalesce(u.resource, '')
+WHERE u.grant_scope_key IS NOT NULL;
+
+-- name: replay_targets
+-- materialise: no
+-- Per use with known declared targets and a target: whether some target pattern matches it.
+CREATE OR REPLACE VIEW replay_targets AS
 SELECT d.source, d.event_id, coalesce(c.on_target, 0) AS on_target
-FROM declared d LEFT JOIN checked c ON c.source = d.source AND c.event_id = d.event_id
-WHERE d.targets IS NOT NULL;
+FROM replay_use_targets d
+LEFT JOIN replay_target_checks c ON c.targets_key = d.targets_key AND c.target = d.target
+WHERE d.targets_key IS NOT NULL AND d.target IS NOT NULL;
+
+-- name: replay_use_profile
+-- The uses counted by the facts the detections' coverage figures depend on: one row per
+-- combination, so sixteen coverage figures cost one pass over the uses instead of one each.
+CREATE OR REPLACE VIEW replay_use_profile AS
+SELECT u.outcome, u.join_basis, u.mints_credential,
+       CASE WHEN u.credential_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_credential,
+       CASE WHEN u.grant_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_grant,
+       CASE WHEN u.grant_expires_at IS NOT NULL THEN TRUE ELSE FALSE END AS has_grant_expiry,
+       CASE WHEN u.agent_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_agent,
+       CASE WHEN u.grant_agent_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_grant_agent,
+       CASE WHEN u.effective_agent_id IS NOT NULL THEN TRUE ELSE FALSE END
+         AS has_effective_agent,
+       CASE WHEN u.user_agent IS NOT NULL THEN TRUE ELSE FALSE END AS has_user_agent,
+       CASE WHEN u.grant_scope_key IS NOT NULL
+                 OR (u.target IS NOT NULL
+                     AND coalesce(t.targets_key, u.grant_targets_key) IS NOT NULL)
+            THEN TRUE ELSE FALSE END AS has_scope_or_targets,
+       count(*) AS uses
+FROM replay_uses u LEFT JOIN replay_task_targets t ON t.task_id = u.effective_task_id
+GROUP BY u.outcome, u.join_basis, u.mints_credential,
+         CASE WHEN u.credential_id IS NOT NULL THEN TRUE ELSE FALSE END,
+         CASE WHEN u.grant_id IS NOT NULL THEN TRUE ELSE FALSE END,
+         CASE WHEN u.grant_expires_at IS NOT NULL THEN TRUE ELSE FALSE END,
+         CASE WHEN u.agent_id IS NOT NULL THEN TRUE ELSE FALSE END,
+         CASE WHEN u.grant_agent_id IS NOT NULL THEN TRUE ELSE FALSE END,
+         CASE WHEN u.effective_agent_id IS NOT NULL THEN TRUE ELSE FALSE END,
+         CASE WHEN u.user_agent IS NOT NULL THEN TRUE ELSE FALSE END,
+         CASE WHEN u.grant_scope_key IS NOT NULL
+                   OR (u.target IS NOT NULL
+                       AND coalesce(t.targets_key, u.grant_targets_key) IS NOT NULL)
+              THEN TRUE ELSE FALSE END;
 
 -- name: replay_delegations
 -- Delegation edges: a task started by another agent's task (parent agent → child agent).
