@@ -62,6 +62,7 @@ def conform(
     """
     ts = spec(table)
     present = set(relation.columns)
+    types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
     extra = present - set(ts.schema.names)
     if extra:
         raise ValueError(f"{table}: columns not in the canonical schema: {sorted(extra)}")
@@ -77,11 +78,15 @@ def conform(
             if field.name in ts.required or not field.nullable:
                 checks.append(f"'missing {field.name}'")
             continue
-        casts.append(f"TRY_CAST({col} AS {typ}) AS {col}")
-        checks.append(
-            f"CASE WHEN {col} IS NOT NULL AND TRY_CAST({col} AS {typ}) IS NULL "
-            f"THEN 'bad {field.name}: ' || left(CAST({col} AS VARCHAR), 80) END"
-        )
+        if types[field.name] == typ:
+            # already the canonical type: nothing to cast, nothing that could fail to cast
+            casts.append(col)
+        else:
+            casts.append(f"TRY_CAST({col} AS {typ}) AS {col}")
+            checks.append(
+                f"CASE WHEN {col} IS NOT NULL AND TRY_CAST({col} AS {typ}) IS NULL "
+                f"THEN 'bad {field.name}: ' || left(CAST({col} AS VARCHAR), 80) END"
+            )
         if field.name in ts.required or not field.nullable:
             checks.append(f"CASE WHEN {col} IS NULL THEN 'missing {field.name}' END")
     for column, allowed in ts.enums:
@@ -102,6 +107,13 @@ def conform(
         checked = con.table(materialise)
     else:
         checked = con.sql(checked_sql)
+    return split(table, checked)
+
+
+def split(table: str, checked: duckdb.DuckDBPyRelation) -> Conformed:
+    """The fitting and the rejected rows of ``checked`` (rows as :func:`conform` checks them:
+    canonical columns plus ``_reason`` and ``_raw``, e.g. a subset of a materialised check)."""
+    ts = spec(table)
     cols = ", ".join(_q(n) for n in ts.schema.names)
     good = checked.filter("_reason IS NULL").project(cols)
     rejected = checked.filter("_reason IS NOT NULL").project(

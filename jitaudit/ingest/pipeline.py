@@ -12,11 +12,11 @@ from typing import Any
 
 import duckdb
 
-from jitaudit.conform import conform
+from jitaudit.conform import conform, split
 from jitaudit.ingest import registry, transforms
 from jitaudit.ingest.base import Context, Normalised
 from jitaudit.ingest.files import InputFile, expand
-from jitaudit.lake import InputRef, Lake
+from jitaudit.lake import InputRef, Lake, view_sql
 from jitaudit.schema import INGEST_TABLES, empty
 
 #: a batch holds at most this many bytes of (estimated decompressed) input, which bounds memory
@@ -186,15 +186,16 @@ def _count(rel: duckdb.DuckDBPyRelation) -> int:
 def _finish(
     con: duckdb.DuckDBPyConnection, out: Normalised, ingested_at: datetime, lake: Lake
 ) -> tuple[dict[str, duckdb.DuckDBPyRelation], list[duckdb.DuckDBPyRelation], int]:
-    """De-duplicate each table within the batch and against the lake, then conform it.
+    """Conform each table, then de-duplicate it within the batch and against the lake.
 
     Returns the tables to commit, the rows conform rejected, and how many input records were
-    dropped because every row they produced was already present. Repeats are rare, so the
-    common path is one hash aggregate per table and no copy: rows are only ranked (a sort)
-    when some id repeats, and the lake is only consulted for tables it already holds.
+    dropped because every row they produced was already present. The normaliser's relation
+    is evaluated once: conformance materialises it, and the repeat check, the row counts, the
+    commit's COPY and the rejects all read that table. Repeats are rare, so the common path is
+    one hash aggregate over the ids and no further copy: rows are only ranked (a sort) when
+    some id repeats, and the lake is only consulted for the files of the batch's sources.
     """
     ts_sql = f"TIMESTAMP '{ingested_at.isoformat(sep=' ')}'"
-    in_lake = {f.table for f in lake.files()}
     kept: list[str] = []
     dropped: list[str] = []
     redelivered: list[str] = []
@@ -203,64 +204,60 @@ def _finish(
     for table, rel in out.tables.items():
         if table not in INGEST_TABLES:
             raise ValueError(f"an ingester may not write table {table!r}")
-        # the normaliser's relation is read as a view, not copied: the repeat check needs only
-        # its ids (DuckDB prunes the other columns) and conformance reads it once in full
+        # the normaliser's relation is read as a view, not copied, and evaluated once: into
+        # the checked table that everything after reads
         raw = f"_src_{table}"
         rel.create_view(raw, replace=True)
+        rel_d = (
+            con.sql(f"SELECT * REPLACE ({ts_sql} AS ingested_at) FROM {raw}")
+            if ("ingested_at" in rel.columns)
+            else con.sql(f"SELECT *, {ts_sql} AS ingested_at FROM {raw}")
+        )
+        checked = f"_checked_{table}"
+        c = conform(con, table, rel_d, materialise=checked)
+        in_lake = _lake_ids(con, lake, table, checked)
         known = (
-            f"""UNION SELECT DISTINCT r.source, r.event_id FROM {raw} AS r
-                JOIN "{table}" AS l ON l.source = r.source AND l.event_id = r.event_id"""
-            if table in in_lake
+            f"""UNION SELECT DISTINCT r.source, r.event_id FROM {checked} AS r
+                JOIN {in_lake} AS l ON l.source = r.source AND l.event_id = r.event_id"""
+            if in_lake
             else ""
         )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _rep_{table} AS
-            SELECT source, event_id FROM {raw} GROUP BY source, event_id HAVING count(*) > 1
+            SELECT source, event_id FROM {checked} GROUP BY source, event_id HAVING count(*) > 1
             {known}"""
         )
-        source = raw
         if _count(con.table(f"_rep_{table}")):
             lake_filter = (
-                f'AND NOT EXISTS (SELECT 1 FROM "{table}" AS l '
+                f"AND NOT EXISTS (SELECT 1 FROM {in_lake} AS l "
                 "WHERE l.source = r.source AND l.event_id = r.event_id)"
-                if table in in_lake
+                if in_lake
                 else ""
             )
+            source = f"_dedup_{table}"
             con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _dedup_{table} AS
-                SELECT * FROM {raw} AS r
+                f"""CREATE OR REPLACE TEMP TABLE {source} AS
+                SELECT * FROM {checked} AS r
                 WHERE NOT EXISTS (SELECT 1 FROM _rep_{table} AS d
                                   WHERE d.source = r.source AND d.event_id = r.event_id)
                 UNION ALL
-                (SELECT * FROM {raw} AS r
+                (SELECT * FROM {checked} AS r
                  WHERE EXISTS (SELECT 1 FROM _rep_{table} AS d
                                WHERE d.source = r.source AND d.event_id = r.event_id)
                  {lake_filter}
                  QUALIFY row_number() OVER (PARTITION BY source, event_id
                                             ORDER BY source_file, source_offset) = 1)"""
             )
-            source = f"_dedup_{table}"
             kept.append(f"SELECT source_file, source_offset FROM {source}")
-            dropped.append(f"SELECT source_file, source_offset FROM {raw}")
-            times = ", ".join(
-                c if c in rel.columns else f"CAST(NULL AS TIMESTAMP) AS {c}"
-                for c in ("event_time", "logged_time")
-            )
+            dropped.append(f"SELECT source_file, source_offset FROM {checked}")
+            lineage = "source, source_file, source_offset, event_id, event_time, logged_time"
             redelivered.append(
-                f"""SELECT source, source_file, source_offset, event_id, {times},
-                       '{table}' AS table_name FROM {raw}
-                EXCEPT SELECT source, source_file, source_offset, event_id, {times},
-                       '{table}' FROM {source}"""
+                f"""SELECT {lineage}, '{table}' AS table_name FROM {checked}
+                EXCEPT SELECT {lineage}, '{table}' FROM {source}"""
             )
+            c = split(table, con.table(source))
         else:
-            kept.append(f"SELECT source_file, source_offset FROM {raw}")
-        rel_d = (
-            con.sql(f"SELECT * REPLACE ({ts_sql} AS ingested_at) FROM {source}")
-            if ("ingested_at" in rel.columns)
-            else con.sql(f"SELECT *, {ts_sql} AS ingested_at FROM {source}")
-        )
-        # checked once: the row count, the commit's COPY and the rejects all read that table
-        c = conform(con, table, rel_d, materialise=f"_checked_{table}")
+            kept.append(f"SELECT source_file, source_offset FROM {checked}")
         tables[table] = c.good
         rejected.append(c.rejected)
     lake_dups = 0
@@ -278,6 +275,21 @@ def _finish(
             con, "redeliveries", redeliveries, "_checked_redeliveries"
         ).good
     return tables, rejected, lake_dups
+
+
+def _lake_ids(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, checked: str) -> str:
+    """A view over the lake's ``table`` restricted to the files of the sources in ``checked``
+    (a repeat has the same source: other sources' files cannot hold one); "" when none."""
+    files = lake.files(table)
+    if not files:
+        return ""
+    sources = {r[0] for r in con.execute(f"SELECT DISTINCT source FROM {checked}").fetchall()}
+    paths = [(lake.root / f.path).as_posix() for f in files if f.source in sources]
+    if not paths:
+        return ""
+    view = f"_lake_{table}"
+    con.execute(view_sql(table, paths, view))
+    return view
 
 
 def _quarantine(
