@@ -54,13 +54,20 @@ def _lookup(d: dict[str, str], key: str) -> str:
     return f"coalesce({_map_literal(d)}[{key}], {key})"
 
 
-#: IAM service prefix of a record (``eventSource`` minus ``.amazonaws.com``, aliased)
-SERVICE_SQL = _lookup(SERVICE_PREFIX, "regexp_replace(event_source, '\\.amazonaws\\.com$', '')")
+#: IAM service prefix of a record (``eventSource`` minus ``.amazonaws.com``, aliased); string
+#: functions, not a regular expression, since this runs once per record
+SERVICE_SQL = _lookup(
+    SERVICE_PREFIX,
+    "CASE WHEN suffix(event_source, '.amazonaws.com') "
+    "THEN left(event_source, length(event_source) - 14) ELSE event_source END",
+)
 
 #: IAM action; Lambda's versioned event names (``GetFunction20150331v2``) lose the date suffix
+#: (only a name holding ``20`` can carry one: the others skip the regular expression)
 ACTION_SQL = _lookup(
     ACTION_ALIAS,
-    f"({SERVICE_SQL} || ':' || regexp_replace(event_name, '20[0-9]{{6}}(v[0-9]+)?$', ''))",
+    f"({SERVICE_SQL} || ':' || CASE WHEN contains(event_name, '20') "
+    "THEN regexp_replace(event_name, '20[0-9]{6}(v[0-9]+)?$', '') ELSE event_name END)",
 )
 
 _PARTITION = (
@@ -108,5 +115,6 @@ RESOURCE_FROM_PARAMS_SQL = f"""coalesce(
        THEN {_arn_or("p_log_group", "logs", "'log-group:' || p_log_group")} END,
   CASE WHEN event_source = 'sqs.amazonaws.com' AND p_queue_url IS NOT NULL
        THEN {_arn("sqs", "regexp_extract(p_queue_url, '[^/]+$')")} END,
-  nullif(regexp_extract(request_parameters, '"(arn:[^"]+)"', 1), '')
+  CASE WHEN contains(request_parameters, '"arn:')
+       THEN nullif(regexp_extract(request_parameters, '"(arn:[^"]+)"', 1), '') END
 )"""

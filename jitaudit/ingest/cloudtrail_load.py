@@ -209,17 +209,21 @@ def _load_salvaged(con: duckdb.DuckDBPyConnection, f: InputFile) -> None:
 def records_view(con: duckdb.DuckDBPyConnection) -> None:
     """``ct_rec``: staged records with ``source_offset`` = the record's index in its file
     (the line number for records read line by line). Insertion order is file order (DuckDB
-    preserves it), so the rowid distance from the file's first record is that index."""
+    preserves it), so the rowid distance from the file's first record is that index. What
+    depends on the file alone (that first rowid, the delivery time in its name) is computed
+    once per file in ``ct_files``, not once per record."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE ct_files AS
+        SELECT source_file, base,
+               -- delivery time from the S3 key: <acct>_CloudTrail_<region>_YYYYMMDDTHHMMZ_<id>
+               TRY_STRPTIME(nullif(regexp_extract(source_file,
+                 '[0-9]{12}_CloudTrail_[a-z0-9-]+_([0-9]{8}T[0-9]{4}Z)_[A-Za-z0-9]+[.]json(?:[.]gz)?$',
+                 1), ''), '%Y%m%dT%H%MZ') AS logged_time
+        FROM (SELECT source_file, min(rowid) AS base FROM ct_stage GROUP BY source_file)"""
+    )
     con.execute(
         """CREATE OR REPLACE TEMP VIEW ct_rec AS
         SELECT s.* EXCLUDE (line_offset),
                coalesce(s.line_offset, s.rowid - b.base) AS source_offset, b.logged_time
-        FROM ct_stage AS s
-        JOIN (SELECT source_file, min(rowid) AS base,
-                     -- delivery time from the S3 key: <acct>_CloudTrail_<region>_YYYYMMDDTHHMMZ_<id>
-                     TRY_STRPTIME(nullif(regexp_extract(source_file,
-                       '[0-9]{12}_CloudTrail_[a-z0-9-]+_([0-9]{8}T[0-9]{4}Z)_[A-Za-z0-9]+[.]json(?:[.]gz)?$',
-                       1), ''), '%Y%m%dT%H%MZ') AS logged_time
-              FROM ct_stage GROUP BY source_file) AS b
-          USING (source_file)"""
+        FROM ct_stage AS s JOIN ct_files AS b USING (source_file)"""
     )
