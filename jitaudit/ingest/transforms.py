@@ -55,10 +55,21 @@ def register(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
         CREATE OR REPLACE TEMP MACRO fp_keep(value) AS
           CASE WHEN starts_with(CAST(value AS VARCHAR), 'hmac-sha256:') THEN CAST(value AS VARCHAR)
                ELSE fp(value) END;
+        -- the common "Bearer <credential>" skips the regular expression (same result: the
+        -- scheme and the one space are what it would remove)
         CREATE OR REPLACE TEMP MACRO bearer_fp(header) AS
-          fp(nullif(trim(regexp_replace(CAST(header AS VARCHAR), '^\\s*(?i:bearer|basic|token)\\s+', '')), ''));
+          fp(nullif(trim(CASE
+            WHEN starts_with(CAST(header AS VARCHAR), 'Bearer ')
+                 AND substr(CAST(header AS VARCHAR), 8, 1) NOT IN (' ', chr(9), chr(10), chr(12), chr(13))
+              THEN substr(CAST(header AS VARCHAR), 8)
+            ELSE regexp_replace(CAST(header AS VARCHAR), '^\\s*(?i:bearer|basic|token)\\s+', '') END), ''));
         CREATE OR REPLACE TEMP MACRO nullif_empty(text) AS nullif(trim(CAST(text AS VARCHAR)), '');
-        CREATE OR REPLACE TEMP MACRO parse_ts(text) AS (
+        -- ISO-8601 in UTC ("...Z"), what most logs write, is one cast; the rest take the CASE
+        CREATE OR REPLACE TEMP MACRO parse_ts(text) AS coalesce(
+          CASE WHEN suffix(CAST(text AS VARCHAR), 'Z')
+                    AND substr(CAST(text AS VARCHAR), -2, 1) BETWEEN '0' AND '9'
+                    AND NOT contains(CAST(text AS VARCHAR), ' ')
+               THEN TRY_CAST(CAST(text AS VARCHAR) AS TIMESTAMP) END,
           CASE
             WHEN text IS NULL OR trim(CAST(text AS VARCHAR)) = '' THEN CAST(NULL AS TIMESTAMP)
             WHEN regexp_full_match(trim(CAST(text AS VARCHAR)), '[0-9]{{9,19}}(\\.[0-9]+)?') THEN
@@ -82,11 +93,9 @@ def register(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
                                                lambda s: trim(s)), lambda s: s <> '')
           END);
         CREATE OR REPLACE TEMP MACRO _id_segments(path) AS
-          regexp_replace(regexp_replace(regexp_replace(path,
-            '/[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}}(/|$)',
-            '/{{id}}\\1', 'g'),
-            '/[0-9]+(/|$)', '/{{id}}\\1', 'g'),
-            '/[0-9a-fA-F]{{24,}}(/|$)', '/{{id}}\\1', 'g');
+          regexp_replace(path,
+            '/(?:[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}}|[0-9]+|[0-9a-fA-F]{{24,}})(/|$)',
+            '/{{id}}\\1', 'g');
         -- twice: a match consumes the slash that the next adjacent id segment starts with
         CREATE OR REPLACE TEMP MACRO template_path(path) AS
           _id_segments(_id_segments(split_part(CAST(path AS VARCHAR), '?', 1)));
