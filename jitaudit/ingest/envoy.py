@@ -9,13 +9,23 @@ default text format (which adds response details and a tail of addresses).
 
 The ``authorization`` header is fingerprinted and the path's query string (which may carry
 ``access_token=…``) is dropped while parsing, so neither is held even in DuckDB's temp tables.
+
+Files of JSON lines are read by DuckDB's ``read_json`` straight from disk (parallel, no copy of
+each line through Python), and a record's line number is its row's distance from its file's
+first row. That holds only when every line is one record, so the batch is read line by line
+instead (each line split out in Python, JSON and text lines parsed apart, malformed lines
+quarantined with their text) when any file is compressed or does not start with a JSON
+object, ``read_json`` rejects a line, a file has blank lines (fewer records than lines), or a
+record needs its line's text (no ``request_id`` to name it, or an unusable ``start_time``).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -112,6 +122,20 @@ def _value(sql: str) -> str:
     return f"nullif(nullif({sql}, '-'), '')"
 
 
+def _host(addr: str) -> str:
+    """The host of ``host:port``, ``[v6]:port`` or a bare host: string functions for the
+    common ``a.b.c.d:port`` and bare host, the regular expression for the rest (same result)."""
+    regex = f"regexp_extract({addr}, '^\\[?([^\\]]*?)\\]?(:[0-9]+)?$', 1)"
+    colon = f"strpos({addr}, ':')"
+    return (
+        f"CASE WHEN contains({addr}, '[') OR contains({addr}, ']') THEN {regex} "
+        f"WHEN {colon} = 0 THEN {addr} "
+        f"WHEN {colon} < length({addr}) "
+        f"AND ltrim(substr({addr}, {colon} + 1), '0123456789') = '' THEN left({addr}, {colon} - 1) "
+        f"ELSE {regex} END"
+    )
+
+
 def _fields(raw: Mapping[str, str]) -> str:
     """Common parsed columns from ``raw`` (meaning → SQL of the extracted text)."""
     cols = {m: _value(raw[m]) if m in raw else "CAST(NULL AS VARCHAR)" for m in DEFAULT_KEYS}
@@ -122,7 +146,7 @@ def _fields(raw: Mapping[str, str]) -> str:
     # first X-Forwarded-For entry; ports are dropped
     addr = cols["downstream_remote_address"]
     cols["src_ip"] = (
-        f"coalesce(nullif(regexp_extract({addr}, '^\\[?([^\\]]*?)\\]?(:[0-9]+)?$', 1), ''), "
+        f"coalesce(nullif({_host(addr)}, ''), "
         f"nullif(trim(split_part({cols['x_forwarded_for']}, ',', 1)), ''))"
     )
     out = [f"{sql} AS {name}" for name, sql in cols.items() if name != "authorization"]
@@ -151,6 +175,15 @@ class EnvoyIngester:
     def normalise(self, ctx: Context, files: Sequence[InputFile]) -> Normalised:
         con = ctx.con
         keys = _keys(ctx.options)
+        read = _read_direct(con, keys, files)
+        if read is not None:
+            uses = con.sql(
+                f"""SELECT 'envoy' AS source, source_file, source_offset,
+                       request_id || '@' || start_time AS event_id,
+                       {mapping.select("envoy", "uses")}
+                    FROM _envoy_rec"""
+            )
+            return Normalised(tables={"uses": uses}, quarantine=None, read=read)
         lines = raw_lines_table(files)
         con.register("_envoy_lines", lines)
         try:
@@ -169,6 +202,76 @@ class EnvoyIngester:
             quarantine=quarantine(con, "envoy", "_envoy_rec"),
             read=lines.num_rows,
         )
+
+
+def _line_counts(files: Sequence[InputFile], stop: threading.Event) -> list[int]:
+    """Lines per (uncompressed) file, as :func:`~jitaudit.ingest.files.split_lines` numbers
+    them: a last line without its terminator counts. Reads in blocks; gives up on ``stop``."""
+    counts = []
+    for f in files:
+        n, last = 0, b"\n"
+        with f.path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                if stop.is_set():
+                    return []
+                n += block.count(b"\n")
+                last = block[-1:]
+        counts.append(n + (last != b"\n"))
+    return counts
+
+
+def _read_direct(
+    con: duckdb.DuckDBPyConnection, keys: Mapping[str, str], files: Sequence[InputFile]
+) -> int | None:
+    """Parse ``files`` with ``read_json`` into ``_envoy_rec``; the number of records read, or
+    None when the batch must be read line by line (see the module docstring)."""
+    if (
+        not files
+        or "filename" in keys.values()
+        or any(f.gzipped or not f.head(256).lstrip().startswith(b"{") for f in files)
+    ):
+        return None
+    names = ", ".join(sql_str(f.name) for f in files)
+    columns = ", ".join(f"{sql_str(k)}: 'VARCHAR'" for k in sorted(set(keys.values())))
+    raw = {m: f"j.{_ident(k)}" for m, k in keys.items()}
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        # the line count runs while DuckDB parses (which releases the GIL)
+        counting = pool.submit(_line_counts, files, stop)
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _envoy_json AS
+                SELECT j.filename AS source_file, {_fields(raw)},
+                       TRY_CAST({_value(raw["response_code"])} AS INTEGER) AS status,
+                       parse_ts({_value(raw["start_time"])}) AS event_time
+                FROM read_json([{names}], format='newline_delimited', records=true,
+                               columns={{{columns}}}, filename=true, compression='none') AS j"""
+            )
+        except duckdb.Error:
+            stop.set()
+            return None
+        lines = dict(zip((f.name for f in files), counting.result(), strict=True))
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _envoy_files AS
+        SELECT source_file, min(rowid) AS base, count(*) AS n,
+               count(*) FILTER (event_time IS NULL OR request_id IS NULL) AS unnamed
+        FROM _envoy_json GROUP BY source_file"""
+    )
+    found = {
+        name: (int(n), int(unnamed))
+        for name, n, unnamed in con.execute(
+            "SELECT source_file, n, unnamed FROM _envoy_files"
+        ).fetchall()
+    }
+    if any(found.get(name, (0, 0)) != (count, 0) for name, count in lines.items()):
+        con.execute("DROP TABLE _envoy_json")
+        return None
+    con.execute(
+        """CREATE OR REPLACE TEMP VIEW _envoy_rec AS
+        SELECT j.* EXCLUDE (source_file), j.source_file, j.rowid - b.base AS source_offset
+        FROM _envoy_json AS j JOIN _envoy_files AS b USING (source_file)"""
+    )
+    return sum(lines.values())
 
 
 def _ident(name: str) -> str:
