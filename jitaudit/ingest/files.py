@@ -8,6 +8,7 @@ import hashlib
 import os
 import zlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,9 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
                 raise InputError(f"no such file or directory: {p}")
             else:
                 raise InputError(f"not a regular file: {p}")
-    return [open_input(p) for p in seen]
+    # hashing releases the GIL: the files are fingerprinted on every core
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(open_input, seen))
 
 
 def split_lines(f: InputFile) -> tuple[bytes, np.ndarray[Any, Any], np.ndarray[Any, Any]]:

@@ -202,3 +202,59 @@ def test_canary_secret_never_reaches_the_lake(lake: Lake) -> None:
         rows = con.execute(f"SELECT * FROM read_parquet('{p}')").fetchall()
         assert CANARY not in repr(rows), p
         assert CANARY.encode() not in p.read_bytes(), p
+
+
+def _clean_lines(n: int) -> list[str]:
+    """``n`` well-formed Istio JSON lines: each names its request, so none needs its text."""
+    first = json.loads((ENVOY / "istio-typed.log").read_text().splitlines()[0])
+    return [
+        json.dumps({**first, "request_id": f"req-{i}", "path": f"/orders/{i}?token={CANARY}"})
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["direct", "blank-line"])
+def test_line_numbers_hold_whichever_way_a_file_is_read(
+    tmp_path: Path, lake: Lake, blank: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jitaudit.ingest import envoy
+
+    direct: list[int | None] = []
+    real = envoy._read_direct
+    monkeypatch.setattr(envoy, "_read_direct", lambda *a: direct.append(real(*a)) or direct[-1])
+    one, two = tmp_path / "a.log", tmp_path / "b.log"
+    lines = _clean_lines(300)
+    if blank:
+        lines.insert(7, "   ")
+    one.write_text("\n".join(lines[:200]) + "\n")
+    two.write_text("\n".join(lines[200:]))  # the last line has no terminator
+    report = ingest([one, two], lake, "envoy")
+    s = report.sources["envoy"]
+    assert (s.read, s.normalised, s.quarantined) == (300, 300, 0)
+    # read straight from disk when every line is one record, else line by line
+    assert direct == ([None] if blank else [300])
+    got = {(u["source_file"], u["source_offset"]): u["request_id"] for u in _uses(lake)}
+    want = {
+        (f.as_posix(), i): json.loads(text)["request_id"]
+        for f, texts in ((one, lines[:200]), (two, lines[200:]))
+        for i, text in enumerate(texts)
+        if text.strip()
+    }
+    assert got == want
+    assert {u["resource"] for u in _uses(lake, "source_offset = 3")} == {"/orders/{id}"}
+    con = lake.connect()
+    assert con.execute(f"SELECT count(*) FROM uses WHERE action LIKE '%{CANARY}%'").fetchall() == [
+        (0,)
+    ]
+
+
+def test_a_record_that_needs_its_line_is_read_line_by_line(tmp_path: Path, lake: Lake) -> None:
+    lines = _clean_lines(5)
+    nameless = json.loads(lines[2])
+    del nameless["request_id"]
+    lines[2] = json.dumps(nameless)
+    f = tmp_path / "a.log"
+    f.write_text("\n".join(lines) + "\n")
+    ingest([f], lake, "envoy")
+    ids = [u["event_id"] for u in _uses(lake)]
+    assert len(ids) == 5 and ids[2].startswith("h:") and ids[3].startswith("req-3@")
