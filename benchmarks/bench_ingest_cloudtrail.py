@@ -18,10 +18,10 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks.harness import Result, run_child
+from benchmarks.harness import Result, run_child, scaled
 from jitaudit.ingest.cloudtrail_load import FIELDS
 
-RECORDS = int(os.environ.get("JITAUDIT_BENCH_CT_RECORDS", "1000000"))
+RECORDS = int(os.environ.get("JITAUDIT_BENCH_CT_RECORDS", str(scaled(1_000_000))))
 PER_FILE = 1000
 ACCT = "111122223333"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks.harness import Result, run_child
+from benchmarks.harness import Result, run_child, scaled
 from jitaudit.ingest.envoy import DEFAULT_KEYS
 
-LINES = 1_000_000
+LINES = scaled(1_000_000)
 FILES = 8
 TARGET_RATIO = 1.5
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks.harness import Result, run_child, timed
+from benchmarks.harness import Result, run_child, scaled, timed
 
-SPANS = int(os.environ.get("JITAUDIT_BENCH_OTEL_SPANS", "1000000"))
+SPANS = int(os.environ.get("JITAUDIT_BENCH_OTEL_SPANS", str(scaled(1_000_000))))
 PER_LINE = 500
 LINES_PER_FILE = 300  # ~100 MB files
 

@@ -13,6 +13,15 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+#: JITAUDIT_BENCH_SCALE scales the ingest benchmarks' input (e.g. 0.2 for quick iteration at
+#: 200,000 records instead of 1,000,000); the figures of record are taken at 1
+SCALE = float(os.environ.get("JITAUDIT_BENCH_SCALE", "1"))
+
+
+def scaled(n: int) -> int:
+    """``n`` records at the benchmark scale (at least 1)."""
+    return max(1, round(n * SCALE))
+
 
 @dataclass(frozen=True)
 class Result:
