@@ -60,6 +60,19 @@ def conform(
     ``materialise``, the checked rows are computed once into that temp table and both results
     read it (one pass over the input instead of one per result).
     """
+    checked_sql = check_sql(con, table, relation)
+    if materialise:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {materialise} AS {checked_sql}")
+        checked = con.table(materialise)
+    else:
+        checked = con.sql(checked_sql)
+    return split(table, checked)
+
+
+def check_sql(con: duckdb.DuckDBPyConnection, table: str, relation: duckdb.DuckDBPyRelation) -> str:
+    """SELECT of ``relation``'s rows checked against ``table``: its canonical columns, cast,
+    plus ``_reason`` (why the row does not fit; NULL when it does) and ``_raw`` (the row as
+    JSON when it does not fit). :func:`split` divides such rows into the two results."""
     ts = spec(table)
     present = set(relation.columns)
     types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
@@ -97,17 +110,11 @@ def conform(
                 f"NOT IN ({values}) THEN 'bad {column}: ' || left(CAST({_q(column)} AS VARCHAR), 80) END"
             )
     reason = f"coalesce({', '.join(checks)})" if checks else "CAST(NULL AS VARCHAR)"
-    checked_sql = (
+    return (
         f"SELECT {', '.join(casts)}, {reason} AS _reason, "
         f"CASE WHEN {reason} IS NOT NULL THEN left(to_json(_src), {_RAW_LIMIT}) END AS _raw "
         f"FROM {name} AS _src"
     )
-    if materialise:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {materialise} AS {checked_sql}")
-        checked = con.table(materialise)
-    else:
-        checked = con.sql(checked_sql)
-    return split(table, checked)
 
 
 def split(table: str, checked: duckdb.DuckDBPyRelation) -> Conformed:

@@ -230,11 +230,14 @@ class Lake:
         tables: Mapping[str, duckdb.DuckDBPyRelation | pa.Table],
         inputs: Sequence[InputRef],
         stats: Mapping[str, Any] | None = None,
+        partitions: Mapping[str, tuple[str, date]] | None = None,
     ) -> Commit | None:
         """Publish ``tables`` (canonical columns) atomically, recording ``inputs``.
 
         Returns None, writing nothing, when every input was already committed. A commit
         whose tables are empty still records its inputs, so they are skipped next time.
+        ``partitions`` names the one (source, event_date) partition of tables the caller
+        knows fill only one (which saves a pass over them); others are looked at.
         """
         with self._lock():
             self._clean_staging()
@@ -248,7 +251,9 @@ class Lake:
                 staged = [
                     (name, path)
                     for name, data in tables.items()
-                    for path in self._stage(con, name, data, staging / name)
+                    for path in self._stage(
+                        con, name, data, staging / name, (partitions or {}).get(name)
+                    )
                 ]
                 files = [self._publish(name, path, staging / name) for name, path in staged]
                 seq = self.watermark() + 1
@@ -275,6 +280,7 @@ class Lake:
         table: str,
         data: duckdb.DuckDBPyRelation | pa.Table,
         out: Path,
+        partition: tuple[str, date] | None = None,
     ) -> list[Path]:
         ts = spec(table)
         view = f"_stage_{table}"
@@ -288,9 +294,13 @@ class Lake:
             date_expr = f'CAST(coalesce("{ts.date_column}", ingested_at) AS DATE)'
             # the common batch fills one partition: then one plain COPY (parallel, no
             # partitioning buffers) writes the file DuckDB's partitioned COPY would have written
-            parts = con.execute(
-                f"SELECT source, {date_expr} AS d FROM {view} GROUP BY ALL LIMIT 2"
-            ).fetchall()
+            parts = (
+                [partition]
+                if partition is not None
+                else con.execute(
+                    f"SELECT source, {date_expr} AS d FROM {view} GROUP BY ALL LIMIT 2"
+                ).fetchall()
+            )
             if not parts:
                 return []
             options = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL}"

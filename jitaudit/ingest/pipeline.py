@@ -6,18 +6,18 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from jitaudit.conform import conform, split
+from jitaudit.conform import check_sql, conform, split
 from jitaudit.ingest import registry, transforms
 from jitaudit.ingest.base import Context, Normalised
 from jitaudit.ingest.files import InputFile, expand
 from jitaudit.lake import InputRef, Lake, view_sql
-from jitaudit.schema import INGEST_TABLES, empty
+from jitaudit.schema import INGEST_TABLES, empty, spec
 
 #: a batch holds at most this many bytes of (estimated decompressed) input, which bounds memory
 BATCH_BYTES = int(os.environ.get("JITAUDIT_INGEST_BATCH_BYTES", str(256 << 20)))
@@ -160,17 +160,18 @@ def _ingest_batch(
         ctx = Context(con=con, ingested_at=ingested_at, options=options, enrichment=enrichment)
         out = registry.get(name).normalise(ctx, batch)
         stats = SourceStats(files=len(batch), read=out.read, duplicates=out.duplicates)
-        tables, rejected, lake_dups = _finish(con, out, ingested_at, lake)
-        stats.duplicates += lake_dups
-        quarantine = _quarantine(con, name, out, rejected, ingested_at)
+        done = _finish(con, out, ingested_at, lake)
+        stats.duplicates += done.lake_duplicates
+        quarantine = _quarantine(con, name, out, done.rejected, ingested_at)
         stats.quarantined = _count(quarantine)
-        stats.rows = {t: _count(r) for t, r in tables.items()}
+        stats.rows = done.rows
         stats.seconds = time.perf_counter() - started
         lake.commit(
             con,
-            {**tables, "quarantine": quarantine},
+            {**done.tables, "quarantine": quarantine},
             [InputRef(f.fingerprint, f.name, name, f.size) for f in batch],
             stats={name: stats.to_json()},
+            partitions=done.partitions,
         )
         stats.seconds = time.perf_counter() - started
         return stats
@@ -183,29 +184,40 @@ def _count(rel: duckdb.DuckDBPyRelation) -> int:
     return int(row[0][0])
 
 
+@dataclass
+class _Finished:
+    """What :func:`_finish` hands to the commit."""
+
+    tables: dict[str, duckdb.DuckDBPyRelation] = field(default_factory=dict)
+    rejected: list[duckdb.DuckDBPyRelation] = field(default_factory=list)
+    #: input records dropped because every row they produced was already present
+    lake_duplicates: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    #: tables known to fill one (source, event_date) partition
+    partitions: dict[str, tuple[str, date]] = field(default_factory=dict)
+
+
 def _finish(
     con: duckdb.DuckDBPyConnection, out: Normalised, ingested_at: datetime, lake: Lake
-) -> tuple[dict[str, duckdb.DuckDBPyRelation], list[duckdb.DuckDBPyRelation], int]:
-    """Conform each table, then de-duplicate it within the batch and against the lake.
+) -> _Finished:
+    """Conform each table and de-duplicate it within the batch and against the lake.
 
-    Returns the tables to commit, the rows conform rejected, and how many input records were
-    dropped because every row they produced was already present. The normaliser's relation
-    is evaluated once: conformance materialises it, and the repeat check, the row counts, the
-    commit's COPY and the rejects all read that table. Repeats are rare, so the common path is
-    one hash aggregate over the ids and no further copy: rows are only ranked (a sort) when
-    some id repeats, and the lake is only consulted for the files of the batch's sources.
+    The common batch has no misfit, no repeated id and nothing the lake already holds: one
+    pass over the checked rows (an aggregate over their ids and the columns conformance
+    checks) shows that, and the commit's COPY then streams the normaliser's rows straight into
+    Parquet, with no copy in between. Otherwise the checked rows are materialised once and
+    the repeats, the rejects and the rows to commit are all read from that table; rows are
+    only ranked (a sort) when some id repeats.
     """
     ts_sql = f"TIMESTAMP '{ingested_at.isoformat(sep=' ')}'"
     kept: list[str] = []
     dropped: list[str] = []
     redelivered: list[str] = []
-    tables: dict[str, duckdb.DuckDBPyRelation] = {}
-    rejected: list[duckdb.DuckDBPyRelation] = []
+    done = _Finished()
     for table, rel in out.tables.items():
         if table not in INGEST_TABLES:
             raise ValueError(f"an ingester may not write table {table!r}")
-        # the normaliser's relation is read as a view, not copied, and evaluated once: into
-        # the checked table that everything after reads
+        # the normaliser's relation is read as a view, not copied
         raw = f"_src_{table}"
         rel.create_view(raw, replace=True)
         rel_d = (
@@ -213,21 +225,31 @@ def _finish(
             if ("ingested_at" in rel.columns)
             else con.sql(f"SELECT *, {ts_sql} AS ingested_at FROM {raw}")
         )
+        view = f"_check_{table}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {check_sql(con, table, rel_d)}")
+        profile, in_lake = _profile(con, lake, table, view)
+        if not (profile.misfits or profile.repeats or profile.in_lake):
+            done.tables[table] = split(table, con.table(view)).good
+            done.rows[table] = profile.rows
+            if profile.partition is not None:
+                done.partitions[table] = profile.partition
+            kept.append(f"SELECT source_file, source_offset FROM {raw}")
+            continue
         checked = f"_checked_{table}"
-        c = conform(con, table, rel_d, materialise=checked)
-        in_lake = _lake_ids(con, lake, table, checked)
-        known = (
-            f"""UNION SELECT DISTINCT r.source, r.event_id FROM {checked} AS r
-                JOIN {in_lake} AS l ON l.source = r.source AND l.event_id = r.event_id"""
-            if in_lake
-            else ""
-        )
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _rep_{table} AS
-            SELECT source, event_id FROM {checked} GROUP BY source, event_id HAVING count(*) > 1
-            {known}"""
-        )
-        if _count(con.table(f"_rep_{table}")):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {checked} AS SELECT * FROM {view}")
+        source = checked
+        if profile.repeats or profile.in_lake:
+            known = (
+                f"""UNION SELECT DISTINCT r.source, r.event_id FROM {checked} AS r
+                    JOIN {in_lake} AS l ON l.source = r.source AND l.event_id = r.event_id"""
+                if in_lake
+                else ""
+            )
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _rep_{table} AS
+                SELECT source, event_id FROM {checked} GROUP BY source, event_id
+                HAVING count(*) > 1 {known}"""
+            )
             lake_filter = (
                 f"AND NOT EXISTS (SELECT 1 FROM {in_lake} AS l "
                 "WHERE l.source = r.source AND l.event_id = r.event_id)"
@@ -255,35 +277,88 @@ def _finish(
                 f"""SELECT {lineage}, '{table}' AS table_name FROM {checked}
                 EXCEPT SELECT {lineage}, '{table}' FROM {source}"""
             )
-            c = split(table, con.table(source))
         else:
             kept.append(f"SELECT source_file, source_offset FROM {checked}")
-        tables[table] = c.good
-        rejected.append(c.rejected)
-    lake_dups = 0
+        c = split(table, con.table(source))
+        done.tables[table] = c.good
+        done.rows[table] = _count(c.good)
+        done.rejected.append(c.rejected)
     if dropped:
         # records all of whose rows were repeats (a record may feed several tables)
         row = con.execute(
             f"SELECT count(*) FROM (({' UNION '.join(dropped)}) EXCEPT ({' UNION '.join(kept)}))"
         ).fetchall()
-        lake_dups = int(row[0][0])
+        done.lake_duplicates = int(row[0][0])
         # the dropped copies stay as lineage: their delivery time counts for completeness
         redeliveries = con.sql(
             f"SELECT *, {ts_sql} AS ingested_at FROM ({' UNION ALL '.join(redelivered)})"
         )
-        tables["redeliveries"] = conform(
+        done.tables["redeliveries"] = conform(
             con, "redeliveries", redeliveries, "_checked_redeliveries"
         ).good
-    return tables, rejected, lake_dups
+        done.rows["redeliveries"] = _count(done.tables["redeliveries"])
+    return done
 
 
-def _lake_ids(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, checked: str) -> str:
-    """A view over the lake's ``table`` restricted to the files of the sources in ``checked``
+@dataclass(frozen=True)
+class _Profile:
+    rows: int
+    misfits: int
+    #: ids (source, event_id) that more than one row of the batch carries
+    repeats: int
+    #: ids the lake already holds
+    in_lake: int
+    #: the one (source, event_date) partition of the rows, when they fill one
+    partition: tuple[str, date] | None
+
+
+def _profile(
+    con: duckdb.DuckDBPyConnection, lake: Lake, table: str, view: str
+) -> tuple[_Profile, str]:
+    """One pass over the checked rows of ``view``: a hash aggregate over their ids, from which
+    the counts, the repeats and the ids the lake holds are read. Also returns the view over
+    the lake's files of those sources ("" when there are none)."""
+    ts = spec(table)
+    day = f'CAST(coalesce("{ts.date_column}", ingested_at) AS DATE)'
+    ids = f"_ids_{table}"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {ids} AS
+        SELECT source, event_id, count(*) AS n, count(_reason) AS misfits,
+               min({day}) AS d0, max({day}) AS d1
+        FROM {view} GROUP BY source, event_id"""
+    )
+    in_lake = _lake_ids(con, lake, table, ids)
+    lake_hits = (
+        f"""(SELECT count(*) FROM {ids} AS g SEMI JOIN {in_lake} AS l
+             ON l.source = g.source AND l.event_id = g.event_id)"""
+        if in_lake
+        else "0"
+    )
+    row = con.execute(
+        f"""SELECT coalesce(sum(n), 0), coalesce(sum(misfits), 0),
+                   count(*) FILTER (n > 1 AND source IS NOT NULL AND event_id IS NOT NULL),
+                   {lake_hits}, min(source), max(source), min(d0), max(d1)
+            FROM {ids}"""
+    ).fetchall()[0]
+    rows, misfits, repeats, hits, s0, s1, d0, d1 = row
+    one = s0 is not None and s0 == s1 and d0 is not None and d0 == d1
+    profile = _Profile(
+        rows=int(rows),
+        misfits=int(misfits),
+        repeats=int(repeats),
+        in_lake=int(hits),
+        partition=(str(s0), d0) if one else None,
+    )
+    return profile, in_lake
+
+
+def _lake_ids(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, ids: str) -> str:
+    """A view over the lake's ``table`` restricted to the files of the sources in ``ids``
     (a repeat has the same source: other sources' files cannot hold one); "" when none."""
     files = lake.files(table)
     if not files:
         return ""
-    sources = {r[0] for r in con.execute(f"SELECT DISTINCT source FROM {checked}").fetchall()}
+    sources = {r[0] for r in con.execute(f"SELECT DISTINCT source FROM {ids}").fetchall()}
     paths = [(lake.root / f.path).as_posix() for f in files if f.source in sources]
     if not paths:
         return ""
