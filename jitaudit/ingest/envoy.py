@@ -177,12 +177,7 @@ class EnvoyIngester:
         keys = _keys(ctx.options)
         read = _read_direct(con, keys, files)
         if read is not None:
-            uses = con.sql(
-                f"""SELECT 'envoy' AS source, source_file, source_offset,
-                       request_id || '@' || start_time AS event_id,
-                       {mapping.select("envoy", "uses")}
-                    FROM _envoy_rec"""
-            )
+            uses = con.sql("SELECT 'envoy' AS source, * FROM _envoy_uses")
             return Normalised(tables={"uses": uses}, quarantine=None, read=read)
         lines = raw_lines_table(files)
         con.register("_envoy_lines", lines)
@@ -223,8 +218,9 @@ def _line_counts(files: Sequence[InputFile], stop: threading.Event) -> list[int]
 def _read_direct(
     con: duckdb.DuckDBPyConnection, keys: Mapping[str, str], files: Sequence[InputFile]
 ) -> int | None:
-    """Parse ``files`` with ``read_json`` into ``_envoy_rec``; the number of records read, or
-    None when the batch must be read line by line (see the module docstring)."""
+    """Parse ``files`` with ``read_json`` into the uses of ``_envoy_uses`` (canonical columns,
+    the mapping applied while parsing); the number of records read, or None when the batch
+    must be read line by line (see the module docstring)."""
     if (
         not files
         or "filename" in keys.values()
@@ -241,11 +237,14 @@ def _read_direct(
         try:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _envoy_json AS
-                SELECT j.filename AS source_file, {_fields(raw)},
-                       TRY_CAST({_value(raw["response_code"])} AS INTEGER) AS status,
-                       parse_ts({_value(raw["start_time"])}) AS event_time
-                FROM read_json([{names}], format='newline_delimited', records=true,
-                               columns={{{columns}}}, filename=true, compression='none') AS j"""
+                SELECT source_file, request_id || '@' || start_time AS event_id,
+                       {mapping.select("envoy", "uses")}
+                FROM (SELECT j.filename AS source_file, {_fields(raw)},
+                             TRY_CAST({_value(raw["response_code"])} AS INTEGER) AS status,
+                             parse_ts({_value(raw["start_time"])}) AS event_time
+                      FROM read_json([{names}], format='newline_delimited', records=true,
+                                     columns={{{columns}}}, filename=true,
+                                     compression='none') AS j)"""
             )
         except duckdb.Error:
             stop.set()
@@ -254,7 +253,7 @@ def _read_direct(
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _envoy_files AS
         SELECT source_file, min(rowid) AS base, count(*) AS n,
-               count(*) FILTER (event_time IS NULL OR request_id IS NULL) AS unnamed
+               count(*) FILTER (event_time IS NULL OR event_id IS NULL) AS unnamed
         FROM _envoy_json GROUP BY source_file"""
     )
     found = {
@@ -267,8 +266,8 @@ def _read_direct(
         con.execute("DROP TABLE _envoy_json")
         return None
     con.execute(
-        """CREATE OR REPLACE TEMP VIEW _envoy_rec AS
-        SELECT j.* EXCLUDE (source_file), j.source_file, j.rowid - b.base AS source_offset
+        """CREATE OR REPLACE TEMP VIEW _envoy_uses AS
+        SELECT j.source_file, j.rowid - b.base AS source_offset, j.* EXCLUDE (source_file)
         FROM _envoy_json AS j JOIN _envoy_files AS b USING (source_file)"""
     )
     return sum(lines.values())
