@@ -117,20 +117,19 @@ def baseline(files: list[Path]) -> int:
 
 
 _CHILD = """
-import json, resource, sys
+import sys
 from jitaudit.cli import main
 code = main(["ingest", sys.argv[1], "--lake", sys.argv[2], "--json", "--quiet"])
 assert code == 0
-print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
 def _ingest(inputs: Path, lake: Path) -> tuple[float, float, dict[str, object]]:
-    seconds, _, out = run_child(_CHILD, [str(inputs), str(lake)])
+    """Ingest in a child process: seconds, the child's own peak RSS (MiB), the summary."""
+    seconds, peak, out = run_child(_CHILD, [str(inputs), str(lake)])
     # DuckDB's progress bar may share the child's stdout: read from the summary on
-    lines = out[out.index('{\n  "cloudtrail"') :].strip().splitlines()
-    summary: dict[str, dict[str, object]] = json.loads("\n".join(lines[:-1]))
-    return seconds, float(json.loads(lines[-1])["peak_mib"]), summary["cloudtrail"]
+    summary: dict[str, dict[str, object]] = json.loads(out[out.index('{\n  "cloudtrail"') :])
+    return seconds, peak, summary["cloudtrail"]
 
 
 def run(workdir: Path) -> list[Result]:

@@ -50,23 +50,52 @@ def timed(fn: Callable[[], T], repeat: int = 1) -> tuple[float, T]:
     return best, out
 
 
+#: runs a child's code and, at exit, writes the child's own peak RSS (VmHWM, kB) to a file.
+#: ``wait4``'s ``ru_maxrss`` cannot be used: Linux carries the high-water mark of the memory
+#: map an ``exec`` replaces into it, and a vfork()ed child execs from its parent's map, so the
+#: child would report the benchmark process's own peak.
+_WRAPPER = """
+import atexit, os, sys
+def _peak():
+    with open("/proc/self/status") as fh:
+        kb = next((ln.split()[1] for ln in fh if ln.startswith("VmHWM:")), "")
+    with open(os.environ["JITAUDIT_BENCH_PEAK_FILE"], "w") as out:
+        out.write(kb)
+atexit.register(_peak)
+_code, sys.argv = sys.argv[1], ["-c", *sys.argv[2:]]
+exec(compile(_code, "<string>", "exec"), {"__name__": "__main__"})
+"""
+
+
 def run_child(code: str, args: Sequence[str] = ()) -> tuple[float, float, str]:
     """Run ``python -c code`` in a child process: (seconds, peak RSS in MiB, stdout).
 
-    The peak is that child's own (``wait4`` returns the rusage of exactly that process), not
-    the maximum over every child this process ever waited for.
+    The peak is that child's own: the high-water mark of its memory map, which the child reads
+    from ``/proc/self/status`` as it exits (see :data:`_WRAPPER`); where that is unavailable,
+    ``wait4``'s ``ru_maxrss``, which may include the parent's peak.
     """
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.NamedTemporaryFile("r", suffix=".peak") as peak_file,
+    ):
+        env = {**os.environ, "JITAUDIT_BENCH_PEAK_FILE": peak_file.name}
+        t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, *args], stdout=out, stderr=err, text=True
+            [sys.executable, "-c", _WRAPPER, code, *args],
+            stdout=out,
+            stderr=err,
+            text=True,
+            env=env,
         )
         _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
+        hwm = peak_file.read().strip()
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{stderr[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024.0, stdout
+    peak = int(hwm) / 1024.0 if hwm else usage.ru_maxrss / 1024.0
+    return seconds, peak, stdout
