@@ -67,6 +67,7 @@ def _commit(
     their number (the base: three days), starting ``offset`` seconds into the period."""
     span = 259200 * grants[1] // GRANTS
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     g = con.sql(_GRANTS_SQL.format(start=grants[0], n=grants[1], span=span, offset=offset))
     u = con.sql(
         _USES_SQL.format(
@@ -79,7 +80,9 @@ def _commit(
 
 
 def _bare_join(lake: Lake) -> int:
-    con = lake.connect()
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    lake.connect(con)
     rows = con.execute(
         "SELECT count(*) FROM uses u JOIN grants g ON g.credential_id = u.credential_id"
     ).fetchall()

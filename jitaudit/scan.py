@@ -2,12 +2,11 @@
 
 A scan after new data evaluates only what the new data can change. The lake manifest's commit
 sequence is the watermark: the rows committed after it name the credentials, tasks, agents,
-principals and hours they touch; the uses of those credentials (their whole history) and the
-uses in those hours are replayed against the full grant, task and decision streams, and the
-findings whose subject was fully re-evaluated replace the previous ones. Detections that read
-no uses are cheap and always complete; the few that aggregate over time windows of many
-credentials (``incremental: false``) run over the full lake. An incremental scan therefore
-equals a full one, late-arriving events included (tests prove it).
+principals and hours they touch, and the detections run over the slice of the lake those keys
+decide (``jitaudit.incremental``). The findings whose subject the slice holds completely replace
+the previous ones; coverage figures move by the slice's difference. The few detections that
+aggregate over time windows of many subjects (``incremental: false``) run over the whole lake.
+An incremental scan therefore equals a full one, late-arriving events included (tests prove it).
 """
 
 from __future__ import annotations
@@ -26,21 +25,15 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from jitaudit import replay, suppressions
+from jitaudit import incremental, replay, suppressions
 from jitaudit.detections import params, registry
 from jitaudit.detections.registry import Detection
 from jitaudit.detections.runner import Coverage, Finding, run_detection
-from jitaudit.lake import InputRef, Lake, view_sql
-from jitaudit.schema import INGEST_TABLES, SEVERITIES, spec
+from jitaudit.lake import InputRef, Lake
+from jitaudit.schema import SEVERITIES, spec
 
 STATE_FILE = "scan_state.json"
-STATE_VERSION = 1
-#: relations whose rows come from ``uses``: detections reading them are re-run on the touched
-#: subset in an incremental scan
-USE_RELATIONS = {"uses", "replay_uses", "replay_scope", "replay_targets"}
-#: hours around new data that an incremental scan re-reads (time-window detections look at
-#: most this far around an event)
-WINDOW_HOURS = 2
+STATE_VERSION = 2
 
 Progress = Callable[[str], None]
 
@@ -107,122 +100,11 @@ def _save_state(lake: Lake, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-# ----------------------------------------------------------------------------- touched
-
-
-@dataclass
-class Touched:
-    """What the rows committed after the watermark can change."""
-
-    credentials: set[str]
-    agents: set[str]
-    principals: set[str]
-    hours: set[datetime]  # hours of new events (the core; the scan reads ± WINDOW_HOURS)
-
-
-def _new_files(lake: Lake, watermark: int) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {t: [] for t in INGEST_TABLES}
-    for c in lake.commits():
-        if c.seq > watermark:
-            for f in c.files:
-                if f.table in out:
-                    out[f.table].append((lake.root / f.path).as_posix())
-    return out
-
-
-def touched(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> Touched:
-    """Keys of the new rows, closed over what they affect (children, tasks, late decisions,
-    bulk revocations, policy revisions, delegates)."""
-    for table, paths in new.items():
-        con.execute(view_sql(table, paths).replace(f'VIEW "{table}"', f'VIEW "new_{table}"'))
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _t_keys AS
-        SELECT 'c' AS k, credential_id AS v FROM new_grants UNION SELECT 'c', grant_id FROM new_grants
-        UNION SELECT 'c', parent_grant_id FROM new_grants UNION SELECT 'c', credential_id FROM new_uses
-        UNION SELECT 'c', credential_id FROM new_grant_events UNION SELECT 'c', grant_id FROM new_grant_events
-        UNION SELECT 't', task_id FROM new_grants UNION SELECT 't', task_id FROM new_uses
-        UNION SELECT 't', task_id FROM new_tasks UNION SELECT 't', parent_task_id FROM new_tasks
-        UNION SELECT 't', task_id FROM new_decisions
-        UNION SELECT 'a', agent_id FROM new_grants UNION SELECT 'a', agent_id FROM new_uses
-        UNION SELECT 'a', agent_id FROM new_tasks UNION SELECT 'a', agent_id FROM new_decisions
-        UNION SELECT 'a', delegated_by FROM new_tasks
-        UNION SELECT 'p', principal_id FROM new_uses WHERE credential_id IS NULL
-        UNION SELECT 'p', principal_id FROM new_grants WHERE credential_id IS NULL
-        UNION SELECT 'b', principal_id FROM new_grant_events WHERE revokes_issued_before IS NOT NULL
-        UNION SELECT 'b', workload_identity FROM new_grant_events
-              WHERE revokes_issued_before IS NOT NULL
-        UNION SELECT 'r', request_id FROM new_decisions
-        UNION SELECT 'h', CAST(date_trunc('hour', event_time) AS VARCHAR) FROM (
-            SELECT event_time FROM new_uses UNION ALL SELECT event_time FROM new_grants
-            UNION ALL SELECT event_time FROM new_decisions UNION ALL SELECT event_time FROM new_tasks
-            UNION ALL SELECT event_time FROM new_grant_events)"""
-    )
-    con.execute("DELETE FROM _t_keys WHERE v IS NULL")
-    revision_moved = con.execute(
-        """SELECT count(*) FROM (SELECT DISTINCT policy_revision FROM new_decisions
-                                 WHERE policy_revision IS NOT NULL
-                                 EXCEPT SELECT DISTINCT policy_revision FROM decisions
-                                 WHERE decision_id NOT IN (SELECT decision_id FROM new_decisions))"""
-    ).fetchall()[0][0]
-    # grants whose findings the new rows can change, beyond their own credentials
-    con.execute(
-        f"""INSERT INTO _t_keys
-        SELECT 'c', g.credential_id FROM grants g
-        WHERE g.task_id IN (SELECT v FROM _t_keys WHERE k = 't')
-           OR g.parent_grant_id IN (SELECT v FROM _t_keys WHERE k = 'c')
-           -- principal-window joins (no shared credential id) and principal-wide revocations
-           OR (g.credential_id IS NULL AND g.principal_id IN (SELECT v FROM _t_keys WHERE k = 'p'))
-           OR g.principal_id IN (SELECT v FROM _t_keys WHERE k = 'b')
-           OR g.issuer IN (SELECT v FROM _t_keys WHERE k = 'b')
-           OR g.workload_identity IN (SELECT v FROM _t_keys WHERE k = 'b')
-           {"OR g.policy_revision IS NOT NULL" if revision_moved else ""}
-        UNION
-        SELECT 'c', u.credential_id FROM uses u
-        WHERE u.request_id IN (SELECT v FROM _t_keys WHERE k = 'r')
-           OR (u.agent_id IN (SELECT v FROM _t_keys WHERE k = 'a')
-               AND u.task_id IN (SELECT v FROM _t_keys WHERE k = 't'))"""
-    )
-    con.execute("DELETE FROM _t_keys WHERE v IS NULL")
-    rows = con.execute("SELECT DISTINCT k, v FROM _t_keys").fetchall()
-    keys: dict[str, set[str]] = {k: set() for k in "ctaprhb"}
-    for k, v in rows:
-        keys[k].add(v)
-    return Touched(
-        credentials=keys["c"],
-        agents=keys["a"],
-        principals=keys["p"],
-        hours={datetime.fromisoformat(h) for h in keys["h"]},
-    )
-
-
-def _restrict_uses(con: duckdb.DuckDBPyConnection) -> None:
-    """Replace the ``uses`` view by the uses an incremental scan must replay."""
-    con.execute("ALTER VIEW uses RENAME TO _all_uses")
-    con.execute(
-        f"""CREATE VIEW uses AS SELECT u.* FROM _all_uses u
-        WHERE u.credential_id IN (SELECT v FROM _t_keys WHERE k = 'c')
-           OR (u.credential_id IS NULL AND (u.agent_id IN (SELECT v FROM _t_keys WHERE k = 'a')
-                                            OR u.principal_id IN (SELECT v FROM _t_keys WHERE k = 'p')))
-           OR date_trunc('hour', u.event_time) IN (
-                SELECT CAST(v AS TIMESTAMP) + to_hours(CAST(o.o AS BIGINT))
-                FROM _t_keys, (SELECT UNNEST(range(-{WINDOW_HOURS}, {WINDOW_HOURS} + 1)) AS o) o
-                WHERE k = 'h')"""
-    )
-
-
-def _complete(f: Finding, t: Touched) -> bool:
-    """Whether an incremental run saw everything this finding's subject depends on."""
-    if f.subject.startswith(("grant:", "credential:")):
-        return f.credential_id is not None and f.credential_id in t.credentials
-    if f.subject.startswith("agent:") and "|" not in f.subject:
-        return f.subject[len("agent:") :] in t.agents
-    return False
-
-
 # ------------------------------------------------------------------------------ scan
 
 
-def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
+def _connect(lake: Lake, upto: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection over the lake (as of commit ``upto`` when given)."""
     (lake.root / "_spill").mkdir(exist_ok=True)
     con = duckdb.connect(
         config={
@@ -231,17 +113,12 @@ def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
         }
     )
     con.execute("SET TimeZone = 'UTC'")
-    lake.connect(con)
+    con.execute("SET enable_progress_bar = false")  # progress is reported per detection
+    if upto is None:
+        lake.connect(con)
+    else:
+        incremental.as_of(lake, con, upto)
     return con
-
-
-#: SQL over a detection's rows: the subjects an incremental run saw completely (see _complete)
-COMPLETE_SQL = """
-  ((subject LIKE 'grant:%' OR subject LIKE 'credential:%')
-   AND credential_id IN (SELECT v FROM _t_keys WHERE k = 'c'))
-  OR (subject LIKE 'agent:%' AND subject NOT LIKE '%|%'
-      AND substr(subject, 7) IN (SELECT v FROM _t_keys WHERE k = 'a'))
-"""
 
 
 def _run(
@@ -261,6 +138,98 @@ def _run(
         if c is not None:
             cover[det.id] = c
     return found, cover
+
+
+def _coverage(
+    con: duckdb.DuckDBPyConnection, dets: Iterable[Detection], config: dict[str, Any]
+) -> dict[str, Coverage]:
+    out: dict[str, Coverage] = {}
+    for det in dets:
+        if det.coverage:
+            got = con.execute(params.render(det, config, det.coverage)).fetchall()
+            out[det.id] = Coverage(det.id, int(got[0][0] or 0), int(got[0][1] or 0))
+    return out
+
+
+def _whole_lake_coverage(det: Detection) -> bool:
+    """A coverage figure that reads decisions without the replay: a new decision can change
+    the verdict of any use, so it is counted over the whole lake, not moved by a difference."""
+    return (
+        bool(det.coverage) and "decisions" in det.tables and "replay_" not in (det.coverage or "")
+    )
+
+
+def _incremental(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    dets: Sequence[Detection],
+    config: dict[str, Any],
+    state: dict[str, Any],
+    previous: dict[str, Finding],
+    progress: Progress | None,
+) -> tuple[dict[str, list[Finding]], dict[str, Coverage], dict[str, int]]:
+    """Re-judge what the commits after the last scan can change (see ``jitaudit.incremental``)."""
+    before = int(state["watermark"])
+    t = incremental.touched(con, incremental.files_between(lake, before))
+    windowed = [d for d in dets if not d.incremental]
+    local = [d for d in dets if d.incremental]
+    # detections over time windows of many subjects, and coverage that reads decisions, run
+    # over the whole lake
+    found, cover = _run(con, windowed, config, progress)
+    cover.update(_coverage(con, [d for d in local if _whole_lake_coverage(d)], config))
+    incremental.restrict(con)
+    replay.register(con, materialise=True)
+    sliced = [d for d in local if not d.agent_history]
+    ran, _ = _run(con, sliced, config, progress, row_filter=incremental.COMPLETE_SQL)
+    hours = incremental.window(t)
+
+    def complete(f: Finding) -> bool:
+        return incremental.complete(
+            f.subject, f.credential_id, f.agent_id, f.first_seen, f.last_seen, t, hours
+        )
+
+    def merge(dets: Sequence[Detection], ran: dict[str, list[Finding]]) -> None:
+        for det in dets:
+            fresh = [f for f in ran[det.id] if complete(f)]
+            kept = [
+                f
+                for f in previous.values()
+                if f.detection_id == det.id and f.status != "resolved" and not complete(f)
+            ]
+            found[det.id] = fresh + kept
+            reevaluated[det.id] = len(fresh)
+
+    reevaluated: dict[str, int] = {}
+    merge(sliced, ran)
+    # coverage moves by the slice after minus the slice before the new commits
+    moved = [d for d in local if d.coverage and not _whole_lake_coverage(d)]
+    after = _coverage(con, moved, config)
+    old = _connect(lake, upto=before)
+    try:
+        incremental.earlier_slice(con, old)
+        replay.register(old, materialise=True)
+        earlier = _coverage(old, moved, config)
+    finally:
+        old.close()
+    prev_cover = {c["detection_id"]: Coverage(**c) for c in state.get("coverage", [])}
+    for det in moved:
+        p, a, e = prev_cover.get(det.id), after[det.id], earlier[det.id]
+        if p is None:
+            continue
+        cover[det.id] = Coverage(
+            det.id,
+            p.verifiable + a.verifiable - e.verifiable,
+            p.unverifiable + a.unverifiable - e.unverifiable,
+        )
+    # detections over agents' whole grant history: the slice widened to every grant of the
+    # touched agents, grants and tasks replayed only
+    agentwide = [d for d in local if d.agent_history]
+    if agentwide:
+        incremental.restrict(con, agents=True)
+        replay.register(con, materialise=True, only=("replay_tasks", "replay_grants"))
+        ran, _ = _run(con, agentwide, config, progress, row_filter=incremental.COMPLETE_SQL)
+        merge(agentwide, ran)
+    return found, cover, reevaluated
 
 
 def scan(
@@ -293,8 +262,7 @@ def scan(
         replay.register(con, materialise=True)  # computed once, read by every detection
         found, cover = _run(con, dets, config, progress)
     else:
-        new = _new_files(lake, int(state["watermark"]))
-        prev_cover = {c["detection_id"]: Coverage(**c) for c in state.get("coverage", [])}
+        new = incremental.files_between(lake, int(state["watermark"]))
         if not any(new.values()):
             mode = "unchanged"
             found = {
@@ -305,37 +273,12 @@ def scan(
                 ]
                 for d in dets
             }
-            cover = prev_cover
+            cover = {c["detection_id"]: Coverage(**c) for c in state.get("coverage", [])}
         else:
             mode = "incremental"
-            t = touched(con, new)
-            # the whole-lake replay feeds the windowed detections, the grant-only ones and the
-            # coverage counts; the use-based detections then re-run on the touched uses only
-            replay.register(con, materialise=True)
-            windowed = [d for d in dets if not d.incremental]
-            local = [d for d in dets if d.incremental]
-            uses_based = [d for d in local if set(d.tables) & USE_RELATIONS]
-            others = [d for d in local if not set(d.tables) & USE_RELATIONS]
-            found, cover = _run(con, windowed + others, config, progress)
-            # coverage counts of the use-based detections, over the whole lake
-            for det in uses_based:
-                if det.coverage:
-                    got = con.execute(params.render(det, config, det.coverage)).fetchall()
-                    cover[det.id] = Coverage(det.id, int(got[0][0] or 0), int(got[0][1] or 0))
-            _restrict_uses(con)
-            replay.register(con, materialise=True, skip=("replay_tasks", "replay_grants"))
-            f3, _ = _run(con, uses_based, config, progress, row_filter=COMPLETE_SQL)
-            for det in uses_based:
-                fresh = [f for f in f3[det.id] if _complete(f, t)]
-                kept = [
-                    f
-                    for f in previous.values()
-                    if f.detection_id == det.id and f.status != "resolved" and not _complete(f, t)
-                ]
-                found[det.id] = fresh + kept
-                reevaluated[det.id] = len(fresh)
-            for k, v in prev_cover.items():
-                cover.setdefault(k, v)
+            found, cover, reevaluated = _incremental(
+                lake, con, dets, config, state, previous, progress
+            )
     con.close()
 
     findings = _with_status(found, previous, dets)

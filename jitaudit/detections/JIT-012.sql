@@ -2,6 +2,8 @@
 -- burst_minutes — followed within follow_minutes by a success on a denied action or a new
 -- grant whose scope covers it; or denied probing of fan_out_targets distinct targets within
 -- burst_minutes.
+-- One finding per episode (overlapping escalation windows of one agent), so a scan after new
+-- data re-judges only the episodes near it.
 WITH denials AS (
   SELECT effective_agent_id AS agent_id, source, event_id, event_time, action, resource, target,
          source_file, source_offset, principal_id, credential_id
@@ -42,11 +44,31 @@ escalated AS (
   WHERE b.denied >= ${burst_size}
   UNION
   SELECT DISTINCT agent_id, burst_start, burst_end FROM bursts WHERE targets >= ${fan_out_targets}
+),
+-- overlapping escalation windows of one agent form one episode: one finding per episode
+ordered AS (
+  SELECT agent_id, burst_start, burst_end,
+         max(burst_end) OVER (PARTITION BY agent_id ORDER BY burst_start, burst_end
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+  FROM escalated
+),
+episodes AS (
+  SELECT agent_id, burst_start, burst_end,
+         sum(CASE WHEN prev_end IS NULL OR burst_start > prev_end THEN 1 ELSE 0 END)
+           OVER (PARTITION BY agent_id ORDER BY burst_start, burst_end
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS episode
+  FROM ordered
+),
+spans AS (
+  SELECT agent_id, episode, min(burst_start) AS episode_start FROM episodes
+  GROUP BY agent_id, episode
 )
-SELECT 'agent:' || d.agent_id AS subject, 'uses' AS event_table, d.event_id, d.event_time,
+SELECT concat('agent:', d.agent_id, '|escalation:', CAST(s.episode_start AS VARCHAR)) AS subject,
+       'uses' AS event_table, d.event_id, d.event_time,
        d.agent_id, d.principal_id, CAST(NULL AS VARCHAR) AS credential_id,
        CAST(NULL AS VARCHAR) AS task_id, d.source, d.source_file, d.source_offset,
        concat('denied ', d.action, ' on ', coalesce(d.target, '?')) AS detail
 FROM denials d
-JOIN escalated e ON e.agent_id = d.agent_id AND d.event_time >= e.burst_start
-                AND d.event_time <= e.burst_end
+JOIN episodes e ON e.agent_id = d.agent_id AND d.event_time >= e.burst_start
+               AND d.event_time <= e.burst_end
+JOIN spans s ON s.agent_id = e.agent_id AND s.episode = e.episode

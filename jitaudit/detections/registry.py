@@ -50,6 +50,7 @@ REPLAY_VIEWS = (
     "replay_scope_checks",
     "replay_use_targets",
     "replay_target_checks",
+    "replay_use_facts",
     "replay_use_profile",
     "replay_delegations",
 )
@@ -91,6 +92,9 @@ class Detection:
     subject: str
     incremental: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: re-judged over every grant of the agents new data touches (``incremental: agents``):
+    #: its subjects span an agent's whole grant history
+    agent_history: bool = False
 
     @property
     def placeholders(self) -> set[str]:
@@ -136,6 +140,9 @@ def parse(did: str, meta_text: str, sql: str) -> Detection:
     bad = [t for t in tables if t not in KNOWN_TABLES]
     if bad:
         raise _fail(did, f"unknown tables {bad}")
+    incremental = meta.get("incremental", True)
+    if incremental not in (True, False, "agents"):
+        raise _fail(did, "incremental must be true, false or agents")
     params = dict(meta.get("parameters") or {})
     for name, value in params.items():
         if not isinstance(value, int | float | str) or isinstance(value, bool):
@@ -153,8 +160,9 @@ def parse(did: str, meta_text: str, sql: str) -> Detection:
         sql=sql,
         coverage=(str(meta["coverage"]) if meta.get("coverage") else None),
         subject=str(meta["subject"]),
-        incremental=bool(meta.get("incremental", True)),
+        incremental=incremental is not False,
         tags=tuple(meta.get("tags") or ()),
+        agent_history=incremental == "agents",
     )
     undeclared = det.placeholders - set(params)
     if undeclared:

@@ -25,7 +25,11 @@ def statements() -> tuple[tuple[str, str], ...]:
 
 
 def register(
-    con: duckdb.DuckDBPyConnection, *, materialise: bool = False, skip: tuple[str, ...] = ()
+    con: duckdb.DuckDBPyConnection,
+    *,
+    materialise: bool = False,
+    skip: tuple[str, ...] = (),
+    only: tuple[str, ...] | None = None,
 ) -> None:
     """Create the replay views on a connection that already has the lake's table views.
 
@@ -33,10 +37,10 @@ def register(
     computed once into a temp table instead: a scan runs sixteen detections over them. The
     views over every use (marked ``-- materialise: no``) stay views: materialising millions of
     wide rows costs more than streaming them once per detection. Views named in ``skip`` are
-    left as they are (already computed).
+    left as they are (already computed); with ``only``, just those are created.
     """
     for name, sql in statements():
-        if name in skip:
+        if name in skip or (only is not None and name not in only):
             continue
         kinds = con.execute(
             "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? "

@@ -240,14 +240,48 @@ FROM uses u
 LEFT JOIN replay_credential_grants c ON c.credential_id = u.credential_id
 LEFT JOIN replay_use_grants m ON m.source = u.source AND m.event_id = u.event_id;
 
+-- name: replay_use_targets
+-- materialise: no
+-- Per use: the targets declared for it (its task's, else its grant's; NULL when unknown).
+CREATE OR REPLACE VIEW replay_use_targets AS
+SELECT u.source, u.event_id, u.target, coalesce(t.targets_key, u.grant_targets_key) AS targets_key
+FROM replay_uses u LEFT JOIN replay_task_targets t ON t.task_id = u.effective_task_id;
+
+-- name: replay_use_facts
+-- One pass over the uses, counted by what the scope and target checks and the coverage
+-- figures need: the combinations to check, and the facts each detection's coverage depends on.
+-- Everything downstream reads this small table instead of the uses.
+CREATE OR REPLACE VIEW replay_use_facts AS
+WITH facts AS (
+  SELECT u.grant_scope_key, u.action, coalesce(u.resource, '') AS resource,
+         coalesce(t.targets_key, u.grant_targets_key) AS targets_key, u.target,
+         u.outcome, u.join_basis, u.mints_credential,
+         CASE WHEN u.credential_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_credential,
+         CASE WHEN u.grant_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_grant,
+         CASE WHEN u.grant_expires_at IS NOT NULL THEN TRUE ELSE FALSE END AS has_grant_expiry,
+         CASE WHEN u.agent_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_agent,
+         CASE WHEN u.grant_agent_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_grant_agent,
+         CASE WHEN u.effective_agent_id IS NOT NULL THEN TRUE ELSE FALSE END
+           AS has_effective_agent,
+         CASE WHEN u.user_agent IS NOT NULL THEN TRUE ELSE FALSE END AS has_user_agent
+  FROM replay_uses u LEFT JOIN replay_task_targets t ON t.task_id = u.effective_task_id
+)
+SELECT grant_scope_key, action, resource, targets_key, target, outcome, join_basis,
+       mints_credential, has_credential, has_grant, has_grant_expiry, has_agent,
+       has_grant_agent, has_effective_agent, has_user_agent, count(*) AS uses
+FROM facts
+GROUP BY grant_scope_key, action, resource, targets_key, target, outcome, join_basis,
+         mints_credential, has_credential, has_grant, has_grant_expiry, has_agent,
+         has_grant_agent, has_effective_agent, has_user_agent;
+
 -- name: replay_scope_item_checks
 -- Scope matching, once per distinct (grant scope, action, resource) rather than once per use:
 -- for each scope item, whether it matches the action or action:resource (globs, `*` = any
 -- run).
 CREATE OR REPLACE VIEW replay_scope_item_checks AS
 WITH combos AS (
-  SELECT DISTINCT grant_scope_key AS scope_key, action, coalesce(resource, '') AS resource
-  FROM replay_uses WHERE grant_scope_key IS NOT NULL AND action IS NOT NULL
+  SELECT DISTINCT grant_scope_key AS scope_key, action, resource
+  FROM replay_use_facts WHERE grant_scope_key IS NOT NULL AND action IS NOT NULL
 ),
 items AS (
   SELECT c.scope_key, c.action, c.resource, UNNEST(s.scope) AS item
@@ -269,18 +303,11 @@ SELECT scope_key, action, resource, max(hit) AS in_scope
 FROM replay_scope_item_checks
 GROUP BY scope_key, action, resource;
 
--- name: replay_use_targets
--- materialise: no
--- Per use: the targets declared for it (its task's, else its grant's; NULL when unknown).
-CREATE OR REPLACE VIEW replay_use_targets AS
-SELECT u.source, u.event_id, u.target, coalesce(t.targets_key, u.grant_targets_key) AS targets_key
-FROM replay_uses u LEFT JOIN replay_task_targets t ON t.task_id = u.effective_task_id;
-
 -- name: replay_target_checks
 -- Target matching, once per distinct (declared targets, target).
 CREATE OR REPLACE VIEW replay_target_checks AS
 WITH combos AS (
-  SELECT DISTINCT targets_key, target FROM replay_use_targets
+  SELECT DISTINCT targets_key, target FROM replay_use_facts
   WHERE targets_key IS NOT NULL AND target IS NOT NULL
 ),
 items AS (
@@ -316,35 +343,18 @@ LEFT JOIN replay_target_checks c ON c.targets_key = d.targets_key AND c.target =
 WHERE d.targets_key IS NOT NULL AND d.target IS NOT NULL;
 
 -- name: replay_use_profile
--- The uses counted by the facts the detections' coverage figures depend on: one row per
--- combination, so sixteen coverage figures cost one pass over the uses instead of one each.
+-- The uses counted by the facts the detections' coverage figures depend on (from
+-- replay_use_facts), so sixteen coverage figures cost no pass over the uses of their own.
 CREATE OR REPLACE VIEW replay_use_profile AS
-SELECT u.outcome, u.join_basis, u.mints_credential,
-       CASE WHEN u.credential_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_credential,
-       CASE WHEN u.grant_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_grant,
-       CASE WHEN u.grant_expires_at IS NOT NULL THEN TRUE ELSE FALSE END AS has_grant_expiry,
-       CASE WHEN u.agent_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_agent,
-       CASE WHEN u.grant_agent_id IS NOT NULL THEN TRUE ELSE FALSE END AS has_grant_agent,
-       CASE WHEN u.effective_agent_id IS NOT NULL THEN TRUE ELSE FALSE END
-         AS has_effective_agent,
-       CASE WHEN u.user_agent IS NOT NULL THEN TRUE ELSE FALSE END AS has_user_agent,
-       CASE WHEN u.grant_scope_key IS NOT NULL
-                 OR (u.target IS NOT NULL
-                     AND coalesce(t.targets_key, u.grant_targets_key) IS NOT NULL)
+SELECT outcome, join_basis, mints_credential, has_credential, has_grant, has_grant_expiry,
+       has_agent, has_grant_agent, has_effective_agent, has_user_agent,
+       CASE WHEN grant_scope_key IS NOT NULL OR (target IS NOT NULL AND targets_key IS NOT NULL)
             THEN TRUE ELSE FALSE END AS has_scope_or_targets,
-       count(*) AS uses
-FROM replay_uses u LEFT JOIN replay_task_targets t ON t.task_id = u.effective_task_id
-GROUP BY u.outcome, u.join_basis, u.mints_credential,
-         CASE WHEN u.credential_id IS NOT NULL THEN TRUE ELSE FALSE END,
-         CASE WHEN u.grant_id IS NOT NULL THEN TRUE ELSE FALSE END,
-         CASE WHEN u.grant_expires_at IS NOT NULL THEN TRUE ELSE FALSE END,
-         CASE WHEN u.agent_id IS NOT NULL THEN TRUE ELSE FALSE END,
-         CASE WHEN u.grant_agent_id IS NOT NULL THEN TRUE ELSE FALSE END,
-         CASE WHEN u.effective_agent_id IS NOT NULL THEN TRUE ELSE FALSE END,
-         CASE WHEN u.user_agent IS NOT NULL THEN TRUE ELSE FALSE END,
-         CASE WHEN u.grant_scope_key IS NOT NULL
-                   OR (u.target IS NOT NULL
-                       AND coalesce(t.targets_key, u.grant_targets_key) IS NOT NULL)
+       sum(uses) AS uses
+FROM replay_use_facts
+GROUP BY outcome, join_basis, mints_credential, has_credential, has_grant, has_grant_expiry,
+         has_agent, has_grant_agent, has_effective_agent, has_user_agent,
+         CASE WHEN grant_scope_key IS NOT NULL OR (target IS NOT NULL AND targets_key IS NOT NULL)
               THEN TRUE ELSE FALSE END;
 
 -- name: replay_delegations

@@ -258,9 +258,12 @@ def control_state(
 
 def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(
-        config={"memory_limit": os.environ.get("JITAUDIT_MEMORY_LIMIT", "4GB")},
+        config={
+            "memory_limit": os.environ.get("JITAUDIT_MEMORY_LIMIT", "4GB"),
+        },
     )
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # progress is reported per detection
     lake.connect(con)
     replay.register(con, materialise=True)
     return con
