@@ -160,13 +160,6 @@ WHERE g.credential_id IN (SELECT v FROM _t_keys WHERE k = 'c')
         WHERE k = 'h')
 """
 
-_AGENT_GRANTS = """
-INSERT INTO _r_grants
-SELECT DISTINCT g.grant_id, g.parent_grant_id, g.task_id FROM _all_grants g
-WHERE g.agent_id IN (SELECT v FROM _t_keys WHERE k = 'a')
-  AND g.grant_id NOT IN (SELECT grant_id FROM _r_grants)
-"""
-
 _GRANT_CLOSURE = """
 INSERT INTO _r_grants
 SELECT DISTINCT g.grant_id, g.parent_grant_id, g.task_id FROM _all_grants g
@@ -177,17 +170,13 @@ WHERE (g.grant_id IN (SELECT parent_grant_id FROM _r_grants)
 """
 
 
-def restrict(con: duckdb.DuckDBPyConnection, *, agents: bool = False) -> None:
-    """Replace ``uses``, ``grants`` and ``grant_events`` by the slice (see the module notes);
-    with ``agents`` the grants include every grant of the touched agents. Calling it again
-    re-slices the grants."""
+def restrict(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace ``uses``, ``grants`` and ``grant_events`` by the slice (see the module notes)."""
     if not _sliced(con):
         for table in ("uses", "grants", "grant_events"):
             con.execute(f"ALTER VIEW {table} RENAME TO _all_{table}")
         con.execute(_USES_SLICE)
     con.execute(_GRANT_SEED)
-    if agents:
-        con.execute(_AGENT_GRANTS)
     for _ in range(LINEAGE_LEVELS):
         before = con.execute("SELECT count(*) FROM _r_grants").fetchall()[0][0]
         con.execute(_GRANT_CLOSURE)
@@ -252,7 +241,6 @@ COMPLETE_SQL = """
   OR (subject LIKE 'grant:%' AND substr(subject, 7) IN (SELECT v FROM _t_keys WHERE k = 'c'))
   OR (subject LIKE 'agent:%' AND subject NOT LIKE '%|%'
       AND substr(subject, 7) IN (SELECT v FROM _t_keys WHERE k = 'a'))
-  OR (subject LIKE 'agent:%|target:%' AND agent_id IN (SELECT v FROM _t_keys WHERE k = 'a'))
   -- judged by their time span afterwards (``complete``)
   OR subject LIKE 'agent:%|escalation:%'
 """
@@ -285,8 +273,6 @@ def complete(
     if subject.startswith("agent:"):
         if "|" not in subject:
             return subject[len("agent:") :] in t.agents
-        if "|target:" in subject:
-            return agent_id is not None and agent_id in t.agents
         if "|escalation:" in subject and first_seen is not None and last_seen is not None:
             held = hours if hours is not None else window(t)
             h = _hour(first_seen) - timedelta(hours=1)

@@ -173,14 +173,16 @@ def _incremental(
     t = incremental.touched(con, incremental.files_between(lake, before))
     windowed = [d for d in dets if not d.incremental]
     local = [d for d in dets if d.incremental]
-    # detections over time windows of many subjects, and coverage that reads decisions, run
-    # over the whole lake
+    # detections over the whole history of many subjects (JIT-006's chains of grants, JIT-014's
+    # per-source delays), and coverage that reads decisions, run over the whole lake; of the
+    # replay they read grants only
+    if any(t.startswith("replay_") for d in windowed for t in d.tables):
+        replay.register(con, materialise=True, only=("replay_tasks", "replay_grants"))
     found, cover = _run(con, windowed, config, progress)
     cover.update(_coverage(con, [d for d in local if _whole_lake_coverage(d)], config))
     incremental.restrict(con)
     replay.register(con, materialise=True)
-    sliced = [d for d in local if not d.agent_history]
-    ran, _ = _run(con, sliced, config, progress, row_filter=incremental.COMPLETE_SQL)
+    ran, _ = _run(con, local, config, progress, row_filter=incremental.COMPLETE_SQL)
     hours = incremental.window(t)
 
     def complete(f: Finding) -> bool:
@@ -200,7 +202,7 @@ def _incremental(
             reevaluated[det.id] = len(fresh)
 
     reevaluated: dict[str, int] = {}
-    merge(sliced, ran)
+    merge(local, ran)
     # coverage moves by the slice after minus the slice before the new commits
     moved = [d for d in local if d.coverage and not _whole_lake_coverage(d)]
     after = _coverage(con, moved, config)
@@ -221,14 +223,6 @@ def _incremental(
             p.verifiable + a.verifiable - e.verifiable,
             p.unverifiable + a.unverifiable - e.unverifiable,
         )
-    # detections over agents' whole grant history: the slice widened to every grant of the
-    # touched agents, grants and tasks replayed only
-    agentwide = [d for d in local if d.agent_history]
-    if agentwide:
-        incremental.restrict(con, agents=True)
-        replay.register(con, materialise=True, only=("replay_tasks", "replay_grants"))
-        ran, _ = _run(con, agentwide, config, progress, row_filter=incremental.COMPLETE_SQL)
-        merge(agentwide, ran)
     return found, cover, reevaluated
 
 

@@ -92,9 +92,6 @@ class Detection:
     subject: str
     incremental: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
-    #: re-judged over every grant of the agents new data touches (``incremental: agents``):
-    #: its subjects span an agent's whole grant history
-    agent_history: bool = False
 
     @property
     def placeholders(self) -> set[str]:
@@ -141,8 +138,8 @@ def parse(did: str, meta_text: str, sql: str) -> Detection:
     if bad:
         raise _fail(did, f"unknown tables {bad}")
     incremental = meta.get("incremental", True)
-    if incremental not in (True, False, "agents"):
-        raise _fail(did, "incremental must be true, false or agents")
+    if not isinstance(incremental, bool):
+        raise _fail(did, "incremental must be true or false")
     params = dict(meta.get("parameters") or {})
     for name, value in params.items():
         if not isinstance(value, int | float | str) or isinstance(value, bool):
@@ -160,9 +157,8 @@ def parse(did: str, meta_text: str, sql: str) -> Detection:
         sql=sql,
         coverage=(str(meta["coverage"]) if meta.get("coverage") else None),
         subject=str(meta["subject"]),
-        incremental=incremental is not False,
+        incremental=incremental,
         tags=tuple(meta.get("tags") or ()),
-        agent_history=incremental == "agents",
     )
     undeclared = det.placeholders - set(params)
     if undeclared:

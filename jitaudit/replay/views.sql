@@ -37,9 +37,18 @@ GROUP BY task_id;
 -- targets a grant lacks are inherited along parent_grant_id (a Vault lease from the child
 -- token that read it; a child token from its login), up to three levels.
 CREATE OR REPLACE VIEW replay_grants AS
-WITH g AS (
-  SELECT * FROM grants
-  QUALIFY row_number() OVER (PARTITION BY grant_id ORDER BY issued_at, source, event_id) = 1
+WITH repeated AS (
+  SELECT grant_id FROM grants GROUP BY grant_id HAVING count(*) > 1
+),
+-- one row per grant: the earliest copy of the few grants several sources describe (ranking
+-- every grant would sort them all)
+g AS (
+  SELECT * FROM grants WHERE grant_id NOT IN (SELECT grant_id FROM repeated)
+  UNION ALL
+  SELECT * FROM (
+    SELECT * FROM grants WHERE grant_id IN (SELECT grant_id FROM repeated)
+    QUALIFY row_number() OVER (PARTITION BY grant_id ORDER BY issued_at, source, event_id) = 1
+  ) r
 ),
 ev AS (
   SELECT coalesce(grant_id, credential_id) AS gid, kind, event_time, new_expires_at
