@@ -61,7 +61,11 @@ standing AS (
 members AS (
   -- a chain long enough on its own is the evidence; a 24 h window covered enough is evidenced
   -- by every chain in it. Each chain is reported once, under its earliest standing window.
-  SELECT s.agent_id, s.target, b.chain, s.chain_start, s.chain_end, s.covered_us
+  -- The detail is worded once per chain, not once per grant in it.
+  SELECT s.agent_id, s.target, b.chain,
+         concat('grants on ', s.target, ' chained from ', CAST(s.chain_start AS VARCHAR), ' to ',
+                CAST(s.chain_end AS VARCHAR), ' (', CAST(s.covered_us // 60000000 AS VARCHAR),
+                ' min of a 24 h window)') AS detail
   FROM standing s JOIN chains b
     ON b.agent_id = s.agent_id AND b.target = s.target
    AND (b.chain = s.chain
@@ -74,10 +78,7 @@ chained AS (
   SELECT concat('agent:', n.agent_id, '|target:', n.target) AS subject, 'grants' AS event_table,
          n.event_id, n.issued_at AS event_time, n.agent_id, n.principal_id,
          CAST(NULL AS VARCHAR) AS credential_id, CAST(NULL AS VARCHAR) AS task_id,
-         n.source, n.source_file, n.source_offset,
-         concat('grants on ', n.target, ' chained from ', CAST(m.chain_start AS VARCHAR), ' to ',
-                CAST(m.chain_end AS VARCHAR), ' (', CAST(m.covered_us // 60000000 AS VARCHAR),
-                ' min of a 24 h window)') AS detail
+         n.source, n.source_file, n.source_offset, m.detail
   FROM numbered n JOIN members m
     ON m.agent_id = n.agent_id AND m.target = n.target AND m.chain = n.chain
 )
