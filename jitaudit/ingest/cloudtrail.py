@@ -114,6 +114,10 @@ SELECT '{NAME}', source_file, source_offset, reason, ct_redact(raw) FROM ct_bad
 class CloudTrailIngester:
     """AWS CloudTrail: STS grants, revocations and every call made with a session key."""
 
+    #: records are read from disk by DuckDB (``read_json_objects``), not held in Python, and
+    #: DuckDB's memory limit bounds the rest: larger batches than the default cost less
+    batch_bytes = 512 << 20
+
     name = NAME
     description = (
         "AWS CloudTrail: gzip {Records:[…]} log files, NDJSON, EventBridge envelopes, "

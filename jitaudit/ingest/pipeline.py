@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,7 +20,10 @@ from jitaudit.ingest.files import InputFile, expand
 from jitaudit.lake import InputRef, Lake, view_sql
 from jitaudit.schema import INGEST_TABLES, empty, spec
 
-#: a batch holds at most this many bytes of (estimated decompressed) input, which bounds memory
+#: a batch holds at most this many bytes of (estimated decompressed) input, which bounds memory;
+#: an ingester whose reader streams files from disk inside DuckDB (so their text is never held
+#: in Python) may allow more with a ``batch_bytes`` attribute: fewer, larger batches cost less
+#: per record. JITAUDIT_INGEST_BATCH_BYTES sets one budget for every format.
 BATCH_BYTES = int(os.environ.get("JITAUDIT_INGEST_BATCH_BYTES", str(256 << 20)))
 GZIP_RATIO = 10
 
@@ -96,12 +100,21 @@ def connection(lake: Lake) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _batches(files: Sequence[InputFile]) -> Iterable[list[InputFile]]:
+def _batch_budget(name: str) -> int:
+    if "JITAUDIT_INGEST_BATCH_BYTES" in os.environ:
+        return BATCH_BYTES
+    return int(getattr(registry.get(name), "batch_bytes", BATCH_BYTES))
+
+
+def _batches(files: Sequence[InputFile], budget: int = BATCH_BYTES) -> Iterable[list[InputFile]]:
+    """Consecutive groups of ``files`` of at most ``budget`` estimated bytes each (a bigger
+    file goes alone), as many as that takes and of about equal size (no small last batch)."""
+    sizes = [f.size * (GZIP_RATIO if f.gzipped else 1) for f in files]
+    target = sum(sizes) / max(1, math.ceil(sum(sizes) / budget))
     batch: list[InputFile] = []
     size = 0
-    for f in files:
-        est = f.size * (GZIP_RATIO if f.gzipped else 1)
-        if batch and size + est > BATCH_BYTES:
+    for f, est in zip(files, sizes, strict=True):
+        if batch and (size + est > budget or size >= target):
             yield batch
             batch, size = [], 0
         batch.append(f)
@@ -136,7 +149,7 @@ def ingest(
             by_format.setdefault(formats[f.path], []).append(f)
     ingested_at = datetime.now(UTC).replace(tzinfo=None)
     for name, group in by_format.items():
-        batches = list(_batches(group))
+        batches = list(_batches(group, _batch_budget(name)))
         for i, batch in enumerate(batches, 1):
             if progress:
                 progress(f"{name}: batch {i}/{len(batches)} ({len(batch)} files)")
