@@ -151,6 +151,14 @@ def _coverage(
     return out
 
 
+def _feeds(det: Detection, changed: set[str]) -> bool:
+    """Whether rows of the ``changed`` tables feed the detection (or its coverage figure)."""
+    reads = set(det.tables)
+    if det.coverage:
+        reads |= set(replay.RELATION.findall(det.coverage))
+    return any(replay.base_tables(r) & changed for r in reads)
+
+
 def _whole_lake_coverage(det: Detection) -> bool:
     """A coverage figure that reads decisions without the replay: a new decision can change
     the verdict of any use, so it is counted over the whole lake, not moved by a difference."""
@@ -171,14 +179,25 @@ def _incremental(
     """Re-judge what the commits after the last scan can change (see ``jitaudit.incremental``)."""
     before = int(state["watermark"])
     t = incremental.touched(con, incremental.files_between(lake, before))
+    new = incremental.files_between(lake, before)
+    changed = {table for table, paths in new.items() if paths}
     windowed = [d for d in dets if not d.incremental]
     local = [d for d in dets if d.incremental]
     # detections over the whole history of many subjects (JIT-006's chains of grants, JIT-014's
-    # per-source delays), and coverage that reads decisions, run over the whole lake; of the
-    # replay they read grants only
-    if any(t.startswith("replay_") for d in windowed for t in d.tables):
+    # per-source delays) rerun over the whole lake when the new rows feed them, and coverage
+    # that reads decisions is counted over the whole lake; of the replay they read grants only
+    rerun = [d for d in windowed if _feeds(d, changed)]
+    if any(t.startswith("replay_") for d in rerun for t in d.tables):
         replay.register(con, materialise=True, only=("replay_tasks", "replay_grants"))
-    found, cover = _run(con, windowed, config, progress)
+    found, cover = _run(con, rerun, config, progress)
+    prev_cover = {c["detection_id"]: Coverage(**c) for c in state.get("coverage", [])}
+    for det in windowed:
+        if det not in rerun:  # nothing it reads has changed
+            found[det.id] = [
+                f for f in previous.values() if f.detection_id == det.id and f.status != "resolved"
+            ]
+            if det.id in prev_cover:
+                cover[det.id] = prev_cover[det.id]
     cover.update(_coverage(con, [d for d in local if _whole_lake_coverage(d)], config))
     incremental.restrict(con)
     replay.register(con, materialise=True)
@@ -213,7 +232,6 @@ def _incremental(
         earlier = _coverage(old, moved, config)
     finally:
         old.close()
-    prev_cover = {c["detection_id"]: Coverage(**c) for c in state.get("coverage", [])}
     for det in moved:
         p, a, e = prev_cover.get(det.id), after[det.id], earlier[det.id]
         if p is None:

@@ -11,7 +11,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pytest
 
+from jitaudit import scan as scan_module
 from jitaudit.conform import conform
 from jitaudit.lake import InputRef, Lake
 from jitaudit.scan import ScanResult, scan
@@ -143,3 +145,26 @@ def test_a_late_renewal_changes_an_old_grants_verdict(tmp_path: Path) -> None:
     _commit(lake, "renewal", grant_events=[renewal])
     inc = _equal_to_full(lake)
     assert "JIT-002" not in {f.detection_id for f in inc.findings if f.status != "resolved"}
+
+
+def test_whole_history_detections_rerun_only_when_their_tables_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    # back-to-back grants of one agent on one target for 9 h: standing access (JIT-006)
+    grants = [_grant(i, T0 + timedelta(minutes=30 * i), f"c{i}", hours=0.5) for i in range(18)]
+    _commit(lake, "grants", grants=grants, uses=[_use(1, T0, "c0")])
+    assert "JIT-006" in {f.detection_id for f in scan(lake).findings}
+    ran: list[str] = []
+    real = scan_module.run_detection
+
+    def spy(con: duckdb.DuckDBPyConnection, det: Any, *args: Any, **kw: Any) -> Any:
+        ran.append(det.id)
+        return real(con, det, *args, **kw)
+
+    monkeypatch.setattr(scan_module, "run_detection", spy)
+    # a batch of proxy logs only: nothing JIT-006 reads has changed, JIT-014 reads every table
+    _commit(lake, "uses", uses=[_use(2, T0 + timedelta(hours=1), "c2")])
+    _equal_to_full(lake)
+    assert ran.count("JIT-006") == 1  # the full scan's, not the incremental one's
+    assert ran.count("JIT-014") == 2

@@ -56,6 +56,23 @@ def register(
         con.execute(sql)
 
 
+RELATION = re.compile(r"\b(replay_\w+|uses|grants|grant_events|decisions|tasks|redeliveries)\b")
+
+
+@cache
+def base_tables(relation: str) -> frozenset[str]:
+    """The canonical tables a replay relation (or a canonical table itself) is computed from."""
+    views = dict(statements())
+    if relation not in views:
+        return frozenset({relation})
+    body = re.split(r"\bVIEW\s+\w+\s+AS\s", views[relation], maxsplit=1)[1]
+    body = re.sub(r"--[^\n]*", "", body)  # names in comments are no dependencies
+    out: set[str] = set()
+    for name in set(RELATION.findall(body)) - {relation}:
+        out |= base_tables(name)
+    return frozenset(out)
+
+
 AS_OF_SQL = """
 SELECT grant_id, credential_id, source, agent_id, principal_id, task_id, scope, targets,
        issued_at, expires_at, renewals, revoked_at,
