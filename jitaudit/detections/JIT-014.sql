@@ -24,12 +24,20 @@ first_delivery AS (
   SELECT table_name, source, event_id, min(logged_time) AS logged_time
   FROM redeliveries WHERE logged_time IS NOT NULL GROUP BY table_name, source, event_id
 ),
+-- a first delivery is never later than the kept copy's, so only the rows late as stored (or
+-- with no delivery time of their own) can be late: the rest never meet the redeliveries
+candidates AS (
+  SELECT * FROM stored
+  WHERE event_time IS NOT NULL
+    AND (logged_time IS NULL
+         OR date_diff('microsecond', event_time, logged_time) > ${max_delay_minutes} * 60000000)
+),
 events AS (
   SELECT s.event_table, s.source, s.event_id, s.event_time,
          CASE WHEN r.logged_time IS NOT NULL AND (s.logged_time IS NULL OR r.logged_time < s.logged_time)
               THEN r.logged_time ELSE s.logged_time END AS logged_time,
          s.source_file, s.source_offset
-  FROM stored s
+  FROM candidates s
   LEFT JOIN first_delivery r
     ON r.table_name = s.event_table AND r.source = s.source AND r.event_id = s.event_id
 ),
