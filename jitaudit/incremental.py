@@ -40,7 +40,6 @@ class Touched:
 
     credentials: set[str]
     agents: set[str]
-    principals: set[str]
     hours: set[datetime]  # hours of new events (the core; the scan reads ± WINDOW_HOURS)
 
 
@@ -128,10 +127,15 @@ def touched(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> Touche
     return Touched(
         credentials=keys["c"],
         agents=keys["a"],
-        principals=keys["p"],
         hours={datetime.fromisoformat(h) for h in keys["h"]},
     )
 
+
+#: SQL: an hour (``date_trunc('hour', …)``) the slice holds every use of (see ``window``)
+_IN_WINDOW = f""" IN (
+        SELECT CAST(v AS TIMESTAMP) + to_hours(CAST(o.o AS BIGINT))
+        FROM _t_keys, (SELECT UNNEST(range(-{WINDOW_HOURS}, {WINDOW_HOURS} + 1)) AS o) o
+        WHERE k = 'h')"""
 
 _USES_SLICE = f"""
 CREATE OR REPLACE TEMP TABLE _r_uses AS
@@ -139,10 +143,7 @@ SELECT u.* FROM _all_uses u
 WHERE u.credential_id IN (SELECT v FROM _t_keys WHERE k = 'c')
    OR (u.credential_id IS NULL AND (u.agent_id IN (SELECT v FROM _t_keys WHERE k = 'a')
                                     OR u.principal_id IN (SELECT v FROM _t_keys WHERE k = 'p')))
-   OR date_trunc('hour', u.event_time) IN (
-        SELECT CAST(v AS TIMESTAMP) + to_hours(CAST(o.o AS BIGINT))
-        FROM _t_keys, (SELECT UNNEST(range(-{WINDOW_HOURS}, {WINDOW_HOURS} + 1)) AS o) o
-        WHERE k = 'h')
+   OR date_trunc('hour', u.event_time){_IN_WINDOW}
 """
 
 _GRANT_SEED = f"""
@@ -154,10 +155,7 @@ WHERE g.credential_id IN (SELECT v FROM _t_keys WHERE k = 'c')
    OR g.credential_id IN (SELECT credential_id FROM _r_uses)
    OR g.task_id IN (SELECT task_id FROM _r_uses)
    OR (g.credential_id IS NULL AND g.principal_id IN (SELECT principal_id FROM _r_uses))
-   OR date_trunc('hour', g.issued_at) IN (
-        SELECT CAST(v AS TIMESTAMP) + to_hours(CAST(o.o AS BIGINT))
-        FROM _t_keys, (SELECT UNNEST(range(-{WINDOW_HOURS}, {WINDOW_HOURS} + 1)) AS o) o
-        WHERE k = 'h')
+   OR date_trunc('hour', g.issued_at){_IN_WINDOW}
 """
 
 _GRANT_CLOSURE = """

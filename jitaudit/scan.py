@@ -28,7 +28,7 @@ import pyarrow as pa
 from jitaudit import incremental, replay, suppressions
 from jitaudit.detections import params, registry
 from jitaudit.detections.registry import Detection
-from jitaudit.detections.runner import Coverage, Finding, run_detection
+from jitaudit.detections.runner import Coverage, Finding, coverage_of, run_detection
 from jitaudit.lake import InputRef, Lake
 from jitaudit.schema import SEVERITIES, spec
 
@@ -143,12 +143,18 @@ def _run(
 def _coverage(
     con: duckdb.DuckDBPyConnection, dets: Iterable[Detection], config: dict[str, Any]
 ) -> dict[str, Coverage]:
-    out: dict[str, Coverage] = {}
-    for det in dets:
-        if det.coverage:
-            got = con.execute(params.render(det, config, det.coverage)).fetchall()
-            out[det.id] = Coverage(det.id, int(got[0][0] or 0), int(got[0][1] or 0))
-    return out
+    return {c.detection_id: c for d in dets if (c := coverage_of(con, d, config)) is not None}
+
+
+def _saved_coverage(state: dict[str, Any]) -> dict[str, Coverage]:
+    return {c["detection_id"]: Coverage(**c) for c in state.get("coverage", [])}
+
+
+def _open(previous: dict[str, Finding], detection_id: str) -> list[Finding]:
+    """The previous scan's findings of a detection that were not resolved."""
+    return [
+        f for f in previous.values() if f.detection_id == detection_id and f.status != "resolved"
+    ]
 
 
 def _feeds(det: Detection, changed: set[str]) -> bool:
@@ -160,11 +166,9 @@ def _feeds(det: Detection, changed: set[str]) -> bool:
 
 
 def _whole_lake_coverage(det: Detection) -> bool:
-    """A coverage figure that reads decisions without the replay: a new decision can change
-    the verdict of any use, so it is counted over the whole lake, not moved by a difference."""
-    return (
-        bool(det.coverage) and "decisions" in det.tables and "replay_" not in (det.coverage or "")
-    )
+    """A coverage figure that reads the decisions themselves: a new decision can change the
+    verdict of any use, so it is counted over the whole lake, not moved by a difference."""
+    return "decisions" in replay.RELATION.findall(det.coverage or "")
 
 
 def _incremental(
@@ -173,13 +177,13 @@ def _incremental(
     dets: Sequence[Detection],
     config: dict[str, Any],
     state: dict[str, Any],
+    new: dict[str, list[str]],
     previous: dict[str, Finding],
     progress: Progress | None,
 ) -> tuple[dict[str, list[Finding]], dict[str, Coverage], dict[str, int]]:
-    """Re-judge what the commits after the last scan can change (see ``jitaudit.incremental``)."""
-    before = int(state["watermark"])
-    t = incremental.touched(con, incremental.files_between(lake, before))
-    new = incremental.files_between(lake, before)
+    """Re-judge what the commits after the last scan (``new``: their files per table) can
+    change (see ``jitaudit.incremental``)."""
+    t = incremental.touched(con, new)
     changed = {table for table, paths in new.items() if paths}
     windowed = [d for d in dets if not d.incremental]
     local = [d for d in dets if d.incremental]
@@ -187,15 +191,13 @@ def _incremental(
     # per-source delays) rerun over the whole lake when the new rows feed them, and coverage
     # that reads decisions is counted over the whole lake; of the replay they read grants only
     rerun = [d for d in windowed if _feeds(d, changed)]
-    if any(t.startswith("replay_") for d in rerun for t in d.tables):
+    if any(r.startswith("replay_") for d in rerun for r in d.tables):
         replay.register(con, materialise=True, only=("replay_tasks", "replay_grants"))
     found, cover = _run(con, rerun, config, progress)
-    prev_cover = {c["detection_id"]: Coverage(**c) for c in state.get("coverage", [])}
+    prev_cover = _saved_coverage(state)
     for det in windowed:
         if det not in rerun:  # nothing it reads has changed
-            found[det.id] = [
-                f for f in previous.values() if f.detection_id == det.id and f.status != "resolved"
-            ]
+            found[det.id] = _open(previous, det.id)
             if det.id in prev_cover:
                 cover[det.id] = prev_cover[det.id]
     cover.update(_coverage(con, [d for d in local if _whole_lake_coverage(d)], config))
@@ -212,11 +214,7 @@ def _incremental(
     def merge(dets: Sequence[Detection], ran: dict[str, list[Finding]]) -> None:
         for det in dets:
             fresh = [f for f in ran[det.id] if complete(f)]
-            kept = [
-                f
-                for f in previous.values()
-                if f.detection_id == det.id and f.status != "resolved" and not complete(f)
-            ]
+            kept = [f for f in _open(previous, det.id) if not complete(f)]
             found[det.id] = fresh + kept
             reevaluated[det.id] = len(fresh)
 
@@ -225,7 +223,7 @@ def _incremental(
     # coverage moves by the slice after minus the slice before the new commits
     moved = [d for d in local if d.coverage and not _whole_lake_coverage(d)]
     after = _coverage(con, moved, config)
-    old = _connect(lake, upto=before)
+    old = _connect(lake, upto=int(state["watermark"]))
     try:
         incremental.earlier_slice(con, old)
         replay.register(old, materialise=True)
@@ -277,19 +275,12 @@ def scan(
         new = incremental.files_between(lake, int(state["watermark"]))
         if not any(new.values()):
             mode = "unchanged"
-            found = {
-                d.id: [
-                    f
-                    for f in previous.values()
-                    if f.detection_id == d.id and f.status != "resolved"
-                ]
-                for d in dets
-            }
-            cover = {c["detection_id"]: Coverage(**c) for c in state.get("coverage", [])}
+            found = {d.id: _open(previous, d.id) for d in dets}
+            cover = _saved_coverage(state)
         else:
             mode = "incremental"
             found, cover, reevaluated = _incremental(
-                lake, con, dets, config, state, previous, progress
+                lake, con, dets, config, state, new, previous, progress
             )
     con.close()
 

@@ -18,7 +18,7 @@ USE_LIMIT = 2000
 ROW_LIMIT = 500
 
 #: a use's scope verdict against the grant its credential held at that instant, by the same
-#: rule as replay_scope (globs over action or action:resource)
+#: rule as replay_scope_item_checks (globs over action or action:resource)
 _USES_SQL = """
 WITH g AS (
   SELECT credential_id, grant_id, issued_at, scope FROM replay_grants

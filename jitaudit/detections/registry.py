@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from jitaudit import replay
 from jitaudit.schema import SEVERITIES, TABLES
 
 ID_PATTERN = re.compile(r"^JIT-\d{3}$")
@@ -33,27 +34,8 @@ OPTIONAL_COLUMNS = (
     "source_offset",
     "detail",
 )
-#: relations a detection may read: canonical tables and the replay views
-REPLAY_VIEWS = (
-    "replay_grants",
-    "replay_uses",
-    "replay_tasks",
-    "replay_decisions",
-    "replay_scope",
-    "replay_targets",
-    "replay_scope_sets",
-    "replay_target_sets",
-    "replay_task_targets",
-    "replay_credential_grants",
-    "replay_use_grants",
-    "replay_scope_item_checks",
-    "replay_scope_checks",
-    "replay_use_targets",
-    "replay_target_checks",
-    "replay_use_facts",
-    "replay_use_profile",
-    "replay_delegations",
-)
+#: relations a detection may read: canonical tables and the replay views (views.sql)
+REPLAY_VIEWS = tuple(name for name, _ in replay.statements())
 KNOWN_TABLES = (*TABLES, *REPLAY_VIEWS)
 META_KEYS = {
     "id",

@@ -7,7 +7,7 @@ A detection returns one row per offending event; a finding aggregates them per s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -195,22 +195,15 @@ def run_detection(
                 evidence=list(row["evidence"]),
             )
         )
-    cover = None
-    if coverage and det.coverage:
-        got = con.execute(render(det, config, det.coverage)).fetchall()
-        verifiable, unverifiable = (int(got[0][0] or 0), int(got[0][1] or 0)) if got else (0, 0)
-        cover = Coverage(det.id, verifiable, unverifiable)
-    return findings, cover
+    return findings, (coverage_of(con, det, config) if coverage else None)
 
 
-def run_all(
-    con: duckdb.DuckDBPyConnection, detections: Sequence[Detection], config: Mapping[str, Any]
-) -> tuple[list[Finding], list[Coverage]]:
-    findings: list[Finding] = []
-    coverage: list[Coverage] = []
-    for det in detections:
-        f, c = run_detection(con, det, config)
-        findings.extend(f)
-        if c is not None:
-            coverage.append(c)
-    return findings, coverage
+def coverage_of(
+    con: duckdb.DuckDBPyConnection, det: Detection, config: Mapping[str, Any]
+) -> Coverage | None:
+    """The detection's coverage figure (None when it declares none)."""
+    if not det.coverage:
+        return None
+    got = con.execute(render(det, config, det.coverage)).fetchall()
+    verifiable, unverifiable = (int(got[0][0] or 0), int(got[0][1] or 0)) if got else (0, 0)
+    return Coverage(det.id, verifiable, unverifiable)

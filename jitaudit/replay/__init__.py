@@ -28,7 +28,6 @@ def register(
     con: duckdb.DuckDBPyConnection,
     *,
     materialise: bool = False,
-    skip: tuple[str, ...] = (),
     only: tuple[str, ...] | None = None,
 ) -> None:
     """Create the replay views on a connection that already has the lake's table views.
@@ -36,11 +35,11 @@ def register(
     With ``materialise`` each relation of grants, tasks and the small per-combination checks is
     computed once into a temp table instead: a scan runs sixteen detections over them. The
     views over every use (marked ``-- materialise: no``) stay views: materialising millions of
-    wide rows costs more than streaming them once per detection. Views named in ``skip`` are
-    left as they are (already computed); with ``only``, just those are created.
+    wide rows costs more than streaming them once per detection. With ``only``, just those
+    are created.
     """
     for name, sql in statements():
-        if name in skip or (only is not None and name not in only):
+        if only is not None and name not in only:
             continue
         kinds = con.execute(
             "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? "

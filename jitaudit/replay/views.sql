@@ -249,13 +249,6 @@ FROM uses u
 LEFT JOIN replay_credential_grants c ON c.credential_id = u.credential_id
 LEFT JOIN replay_use_grants m ON m.source = u.source AND m.event_id = u.event_id;
 
--- name: replay_use_targets
--- materialise: no
--- Per use: the targets declared for it (its task's, else its grant's; NULL when unknown).
-CREATE OR REPLACE VIEW replay_use_targets AS
-SELECT u.source, u.event_id, u.target, coalesce(t.targets_key, u.grant_targets_key) AS targets_key
-FROM replay_uses u LEFT JOIN replay_task_targets t ON t.task_id = u.effective_task_id;
-
 -- name: replay_use_facts
 -- One pass over the uses, counted by what the scope and target checks and the coverage
 -- figures need: the combinations to check, and the facts each detection's coverage depends on.
@@ -329,27 +322,6 @@ SELECT targets_key, target,
                 THEN 1 ELSE 0 END) AS on_target
 FROM items
 GROUP BY targets_key, target;
-
--- name: replay_scope
--- materialise: no
--- Per use joined to a grant with a known scope: whether some scope item matches it. Uses of
--- grants with unknown scope have no row here.
-CREATE OR REPLACE VIEW replay_scope AS
-SELECT u.source, u.event_id, u.grant_id, coalesce(c.in_scope, 0) AS in_scope
-FROM replay_uses u
-LEFT JOIN replay_scope_checks c
-  ON c.scope_key = u.grant_scope_key AND c.action = u.action
- AND c.resource = coalesce(u.resource, '')
-WHERE u.grant_scope_key IS NOT NULL;
-
--- name: replay_targets
--- materialise: no
--- Per use with known declared targets and a target: whether some target pattern matches it.
-CREATE OR REPLACE VIEW replay_targets AS
-SELECT d.source, d.event_id, coalesce(c.on_target, 0) AS on_target
-FROM replay_use_targets d
-LEFT JOIN replay_target_checks c ON c.targets_key = d.targets_key AND c.target = d.target
-WHERE d.targets_key IS NOT NULL AND d.target IS NOT NULL;
 
 -- name: replay_use_profile
 -- The uses counted by the facts the detections' coverage figures depend on (from
