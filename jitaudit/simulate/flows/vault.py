@@ -39,6 +39,20 @@ def policies(prefix: str) -> pl.Expr:
     return f.cat('["default","', f.lit(prefix), "-", c("team"), '"]')
 
 
+def child_token_auth() -> pl.Expr:
+    """The ``auth`` block of a task's child token, as its creation and its renewals show it."""
+    return vault.token_auth(
+        token=c("child_hmac"),
+        accessor=c("child_acc"),
+        display=f.cat("token-", c("agent")),
+        entity=c("entity_id"),
+        policies=policies("task"),
+        meta=child_meta(),
+        ttl=c("child_ttl"),
+        issue=c("t0") + int(2.5 * US),
+    )
+
+
 def granting(prefix: str) -> pl.Expr:
     return f.cat(
         '[{"name":"default","namespace_id":"root","type":"acl"},{"name":"',
@@ -197,16 +211,7 @@ def vault_child_token(tasks: pl.DataFrame, ids: IdSource, hm: Hmac) -> pl.DataFr
         hm.col(tasks, f.cat(f.num(c("child_ttl")), "s")),
         '"}',
     )
-    new = vault.token_auth(
-        token=c("child_hmac"),
-        accessor=c("child_acc"),
-        display=f.cat("token-", c("agent")),
-        entity=c("entity_id"),
-        policies=policies("task"),
-        meta=child_meta(),
-        ttl=c("child_ttl"),
-        issue=c("t0") + int(2.5 * US),
-    )
+    new = child_token_auth()
     return vault_call(
         tasks,
         ids,
@@ -289,16 +294,7 @@ def vault_revoke_self(tasks: pl.DataFrame, ids: IdSource, t: pl.Expr, token: str
 
 
 def vault_renew_self(tasks: pl.DataFrame, ids: IdSource, t: pl.Expr) -> pl.DataFrame:
-    new = vault.token_auth(
-        token=c("child_hmac"),
-        accessor=c("child_acc"),
-        display=f.cat("token-", c("agent")),
-        entity=c("entity_id"),
-        policies=policies("task"),
-        meta=child_meta(),
-        ttl=c("child_ttl"),
-        issue=c("t0") + int(2.5 * US),
-    )
+    new = child_token_auth()
     return vault_call(
         tasks,
         ids,
