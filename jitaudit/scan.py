@@ -22,18 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
-import pyarrow as pa
 
-from jitaudit import incremental, replay, suppressions
+from jitaudit import incremental, replay, scan_state, suppressions
 from jitaudit.detections import params, registry
 from jitaudit.detections.registry import Detection
 from jitaudit.detections.runner import Coverage, Finding, coverage_of, run_detection
-from jitaudit.lake import InputRef, Lake
-from jitaudit.schema import SEVERITIES, spec
-
-STATE_FILE = "scan_state.json"
-STATE_VERSION = 2
+from jitaudit.lake import Lake
+from jitaudit.schema import SEVERITIES
 
 Progress = Callable[[str], None]
 
@@ -82,24 +77,6 @@ def _digest(dets: Sequence[Detection], config: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def load_state(lake: Lake) -> dict[str, Any] | None:
-    path = lake.root / "_meta" / STATE_FILE
-    if not path.exists():
-        return None
-    state: dict[str, Any] = orjson.loads(path.read_bytes())
-    return state if state.get("version") == STATE_VERSION else None
-
-
-def _save_state(lake: Lake, state: dict[str, Any]) -> None:
-    path = lake.root / "_meta" / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(orjson.dumps(state, default=str))
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 # ------------------------------------------------------------------------------ scan
 
 
@@ -146,8 +123,8 @@ def _coverage(
     return {c.detection_id: c for d in dets if (c := coverage_of(con, d, config)) is not None}
 
 
-def _saved_coverage(state: dict[str, Any]) -> dict[str, Coverage]:
-    return {c["detection_id"]: Coverage(**c) for c in state.get("coverage", [])}
+def _saved_coverage(state: scan_state.SavedScan) -> dict[str, Coverage]:
+    return {c.detection_id: c for c in state.coverage}
 
 
 def _open(previous: dict[str, Finding], detection_id: str) -> list[Finding]:
@@ -176,7 +153,7 @@ def _incremental(
     con: duckdb.DuckDBPyConnection,
     dets: Sequence[Detection],
     config: dict[str, Any],
-    state: dict[str, Any],
+    state: scan_state.SavedScan,
     new: dict[str, list[str]],
     previous: dict[str, Finding],
     progress: Progress | None,
@@ -223,7 +200,7 @@ def _incremental(
     # coverage moves by the slice after minus the slice before the new commits
     moved = [d for d in local if d.coverage and not _whole_lake_coverage(d)]
     after = _coverage(con, moved, config)
-    old = _connect(lake, upto=int(state["watermark"]))
+    old = _connect(lake, upto=state.watermark)
     try:
         incremental.earlier_slice(con, old)
         replay.register(old, materialise=True)
@@ -260,10 +237,10 @@ def scan(
     dets = [d for d in registry.select(detections) if params.enabled(d, config)]
     digest = _digest(dets, config)
     watermark = lake.watermark()
-    state = None if full else load_state(lake)
-    if state is not None and state.get("digest") != digest:
+    state = None if full else scan_state.load(lake)
+    if state is not None and state.digest != digest:
         state = None  # other detections or parameters: nothing of the last scan carries over
-    previous = {f["finding_id"]: Finding.from_json(f) for f in (state or {}).get("findings", [])}
+    previous = {f.finding_id: f for f in state.findings} if state else {}
 
     con = _connect(lake)
     reevaluated: dict[str, int] = {}
@@ -272,7 +249,7 @@ def scan(
         replay.register(con, materialise=True)  # computed once, read by every detection
         found, cover = _run(con, dets, config, progress)
     else:
-        new = incremental.files_between(lake, int(state["watermark"]))
+        new = incremental.files_between(lake, state.watermark)
         if not any(new.values()):
             mode = "unchanged"
             found = {d.id: _open(previous, d.id) for d in dets}
@@ -293,7 +270,7 @@ def scan(
         if match is not None and f.status != "resolved":
             f.status = "suppressed"
             f.suppression = match.to_json()
-    _attach_controls(findings)
+    scan_state.attach_controls(findings)
     result = ScanResult(
         scan_id=f"scan-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
         scanned_at=now,
@@ -306,64 +283,12 @@ def scan(
         reevaluated=reevaluated,
     )
     if persist:
-        _record(lake, result)
-        _save_state(
-            lake,
-            {
-                "version": STATE_VERSION,
-                "digest": digest,
-                "watermark": watermark,
-                "scan_id": result.scan_id,
-                "scanned_at": now.isoformat(),
-                "findings": [f.to_json() for f in result.findings if f.status != "resolved"],
-                "coverage": [c.to_json() for c in result.coverage],
-            },
-        )
+        scan_state.save(lake, result, digest)
     if since is not None:
         result.findings = [
             f for f in result.findings if f.last_seen is None or f.last_seen >= since
         ]
     return result
-
-
-def _record(lake: Lake, result: ScanResult) -> None:
-    """Append this scan's findings (every status, resolved included) to the lake's ``findings``
-    table: the history of scans, one commit per scan."""
-    if not result.findings:
-        return
-    rows = []
-    for i, f in enumerate(result.findings):
-        rows.append(
-            {
-                "source": "scan",
-                "source_file": result.scan_id,
-                "source_offset": i,
-                "event_id": f"{result.scan_id}:{f.finding_id}",
-                "event_time": result.scanned_at,
-                "ingested_at": result.scanned_at,
-                "finding_id": f.finding_id,
-                "scan_id": result.scan_id,
-                "detection_id": f.detection_id,
-                "title": f.title,
-                "severity": f.severity,
-                "agent_id": f.agent_id,
-                "principal_id": f.principal_id,
-                "credential_id": f.credential_id,
-                "task_id": f.task_id,
-                "first_seen": f.first_seen,
-                "last_seen": f.last_seen,
-                "summary": f.summary,
-                "evidence": f.evidence,
-                "controls": f.controls,
-                "status": f.status,
-            }
-        )
-    table = pa.Table.from_pylist(rows, schema=spec("findings").schema)
-    con = duckdb.connect()
-    try:
-        lake.commit(con, {"findings": table}, [InputRef(result.scan_id, result.scan_id, "scan")])
-    finally:
-        con.close()
 
 
 def _with_status(
@@ -384,13 +309,3 @@ def _with_status(
             f.status = "resolved"
             out.append(f)
     return out
-
-
-def _attach_controls(findings: list[Finding]) -> None:
-    """Controls each finding evidences, from the control catalogue when it is installed."""
-    try:
-        from jitaudit import catalog
-    except ImportError:
-        return
-    for f in findings:
-        f.controls = catalog.controls_for(f.detection_id)

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from jitaudit import catalog, scan
+from jitaudit import catalog, scan, scan_state
 from jitaudit.catalog import CatalogError, extract_reference
 from jitaudit.detections import registry
 from jitaudit.detections.runner import Finding
@@ -283,7 +283,7 @@ def test_attach_controls_fills_every_finding() -> None:
         )
         for did in DETECTIONS
     ]
-    scan._attach_controls(findings)
+    scan_state.attach_controls(findings)
     for f in findings:
         assert f.controls == catalog.controls_for(f.detection_id) and f.controls
 

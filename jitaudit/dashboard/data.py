@@ -13,9 +13,10 @@ import duckdb
 
 from jitaudit import replay, suppressions
 from jitaudit.detections import params, registry
-from jitaudit.detections.runner import Coverage, Finding
+from jitaudit.detections.runner import Finding
 from jitaudit.lake import Lake, LakeError
 from jitaudit.report import model
+from jitaudit.scan_state import SavedScan
 
 #: rows of one page of findings: only this many reach the browser at once
 PAGE_SIZE = 50
@@ -54,18 +55,18 @@ def _guidance(root: str) -> str:
     )
 
 
-def _from_state(state: dict[str, Any]) -> Any:
+def _from_state(state: SavedScan) -> Any:
     from jitaudit.scan import ScanResult
 
     config = params.load_config(None)
     return ScanResult(
-        scan_id=str(state["scan_id"]),
-        scanned_at=datetime.fromisoformat(state["scanned_at"]),
+        scan_id=state.scan_id,
+        scanned_at=state.scanned_at,
         mode="persisted",
-        watermark=int(state["watermark"]),
+        watermark=state.watermark,
         detections=[d.id for d in registry.select(None) if params.enabled(d, config)],
-        findings=[Finding.from_json(f) for f in state.get("findings", [])],
-        coverage=[Coverage(**c) for c in state.get("coverage", [])],
+        findings=state.findings,
+        coverage=state.coverage,
     )
 
 
@@ -92,10 +93,11 @@ def load_audit(root: str, suppressions_path: str | None = None) -> Audit:
         return Audit(root, guidance=_guidance(root))
     if lake.watermark() == 0:
         return Audit(root, guidance=_guidance(root))
-    from jitaudit.scan import load_state, scan
+    from jitaudit import scan_state
+    from jitaudit.scan import scan
 
     sup = Path(suppressions_path) if suppressions_path else None
-    state = load_state(lake)
+    state = scan_state.load(lake)
     result = _from_state(state) if state else scan(lake, persist=False, suppressions_path=sup)
     _apply_suppressions(result.findings, sup)
     report = model.build(lake, result=result)
@@ -106,7 +108,7 @@ def load_audit(root: str, suppressions_path: str | None = None) -> Audit:
         scan_id=result.scan_id,
         scanned_at=result.scanned_at,
         from_state=state is not None,
-        stale=state is not None and int(state["watermark"]) < lake.watermark(),
+        stale=state is not None and state.watermark < lake.watermark(),
     )
 
 

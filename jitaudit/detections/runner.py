@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from jitaudit.detections.evidence import Evidence
 from jitaudit.detections.params import render
 from jitaudit.detections.registry import Detection
 
@@ -42,20 +43,30 @@ class Finding:
     last_seen: datetime | None
     summary: str
     events: int
-    evidence: list[dict[str, Any]]
+    #: rows ``{table, event_id, source, source_file, source_offset}``; a list is taken as well
+    evidence: Evidence
     controls: list[dict[str, str]] = field(default_factory=list)
     status: str = "new"
     suppression: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        self.evidence = Evidence.of(self.evidence)
+
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Finding:
-        """The inverse of :meth:`to_json` (scan state keeps the previous scan's findings)."""
+        """The inverse of :meth:`to_json` and :meth:`to_state` (the evidence may be its JSON
+        text)."""
         fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         for key in ("first_seen", "last_seen"):
             fields[key] = datetime.fromisoformat(d[key]) if d.get(key) else None
         return cls(**fields)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_state(self) -> dict[str, Any]:
+        """:meth:`to_json` with the evidence as its JSON text (what the scan state keeps: it
+        is read back at the next scan without decoding a million rows)."""
+        return {**self.to_json(evidence=False), "evidence": self.evidence.text}
+
+    def to_json(self, *, evidence: bool = True) -> dict[str, Any]:
         return {
             "finding_id": self.finding_id,
             "detection_id": self.detection_id,
@@ -69,7 +80,7 @@ class Finding:
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "summary": self.summary,
             "events": self.events,
-            "evidence": self.evidence,
+            "evidence": list(self.evidence) if evidence else None,
             "controls": self.controls,
             "status": self.status,
             "subject": self.subject,
@@ -111,9 +122,10 @@ SELECT subject,
        min(event_time) AS first_seen, max(event_time) AS last_seen,
        count(*) AS events,
        arg_min(detail, event_time) AS detail,
-       list({{'table': event_table, 'event_id': event_id, 'source': source,
-              'source_file': source_file, 'source_offset': CAST(source_offset AS BIGINT)}}
-            ORDER BY event_time, event_id)[1:{EVIDENCE_LIMIT}] AS evidence
+       to_json(list({{'table': event_table, 'event_id': event_id, 'source': source,
+                      'source_file': source_file,
+                      'source_offset': CAST(source_offset AS BIGINT)}}
+                    ORDER BY event_time, event_id)[1:{EVIDENCE_LIMIT}]) AS evidence
 FROM _detection_rows
 GROUP BY subject
 ORDER BY subject
@@ -173,7 +185,7 @@ def run_detection(
     """
     rel = con.sql(render(det, config))
     _normalise_rows(con, rel, row_filter)
-    # through Arrow: converting thousands of evidence lists row by row costs more
+    # through Arrow, with the evidence as DuckDB's JSON text (decoded only when read)
     rows = con.sql(_AGG).to_arrow_table().to_pylist()
     findings: list[Finding] = []
     for row in rows:
@@ -192,7 +204,7 @@ def run_detection(
                 last_seen=row["last_seen"],
                 summary=_summary(det, row),
                 events=int(row["events"]),
-                evidence=list(row["evidence"]),
+                evidence=Evidence(text=row["evidence"]),
             )
         )
     return findings, (coverage_of(con, det, config) if coverage else None)
