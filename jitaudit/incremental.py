@@ -2,11 +2,12 @@
 decides every finding and coverage figure those keys can change.
 
 The rows committed after the last scan's watermark name credentials, grants, tasks, agents,
-principals and hours (``touched``). The slice (``restrict``) replaces the ``uses``, ``grants``
+principals, hours and OTel traces (``touched``). The slice (``restrict``) replaces the ``uses``, ``grants``
 and ``grant_events`` views of a connection by
 
 - the uses of touched credentials (their whole history), the credential-less uses of touched
-  agents and principals, and every use within ``WINDOW_HOURS`` of a new event;
+  agents and principals, every use within ``WINDOW_HOURS`` of a new event, and the OTel spans
+  that wait for an ancestor span with the spans they wait for;
 - the grants those uses and keys name, with their parent and child grants (attestation, agent,
   task and targets are inherited along ``parent_grant_id``) and the other grants of their tasks;
 - the grant events of those grants, and every bulk revocation.
@@ -75,6 +76,8 @@ def touched(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> Touche
         UNION SELECT 'b', principal_id FROM new_grant_events WHERE revokes_issued_before IS NOT NULL
         UNION SELECT 'b', workload_identity FROM new_grant_events
               WHERE revokes_issued_before IS NOT NULL
+        UNION SELECT 'x', trace_id FROM new_uses WHERE source = 'otel'
+        UNION SELECT 'x', trace_id FROM new_tasks WHERE source = 'otel'
         UNION SELECT 'r', request_id FROM new_decisions
         UNION SELECT 'd', decision_id FROM new_decisions
         UNION SELECT 'h', CAST(date_trunc('hour', event_time) AS VARCHAR) FROM (
@@ -114,6 +117,20 @@ def touched(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> Touche
         LEFT JOIN grants p2 ON p2.grant_id = p1.parent_grant_id
         WHERE n.agent_id IS NULL
         UNION
+        -- OTel spans that waited for an ancestor may now know their agent and task: every
+        -- agent, task and credential of the traces new spans belong to
+        SELECT 'a', agent_id FROM tasks
+        WHERE source = 'otel' AND trace_id IN (SELECT v FROM _t_keys WHERE k = 'x')
+        UNION
+        SELECT 't', task_id FROM tasks
+        WHERE source = 'otel' AND trace_id IN (SELECT v FROM _t_keys WHERE k = 'x')
+        UNION
+        SELECT k, v FROM (
+          SELECT 'a' AS k, agent_id AS v, trace_id FROM uses WHERE source = 'otel'
+          UNION ALL SELECT 't', task_id, trace_id FROM uses WHERE source = 'otel'
+          UNION ALL SELECT 'c', credential_id, trace_id FROM uses WHERE source = 'otel')
+        WHERE trace_id IN (SELECT v FROM _t_keys WHERE k = 'x')
+        UNION
         SELECT 'c', u.credential_id FROM uses u
         WHERE u.request_id IN (SELECT v FROM _t_keys WHERE k = 'r')
            OR (u.agent_id IN (SELECT v FROM _t_keys WHERE k = 'a')
@@ -121,7 +138,7 @@ def touched(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> Touche
     )
     con.execute("DELETE FROM _t_keys WHERE v IS NULL")
     rows = con.execute("SELECT DISTINCT k, v FROM _t_keys").fetchall()
-    keys: dict[str, set[str]] = {k: set() for k in "ctaprhbd"}
+    keys: dict[str, set[str]] = {k: set() for k in "ctaprhbdx"}
     for k, v in rows:
         keys[k].add(v)
     return Touched(
@@ -144,6 +161,19 @@ WHERE u.credential_id IN (SELECT v FROM _t_keys WHERE k = 'c')
    OR (u.credential_id IS NULL AND (u.agent_id IN (SELECT v FROM _t_keys WHERE k = 'a')
                                     OR u.principal_id IN (SELECT v FROM _t_keys WHERE k = 'p')))
    OR date_trunc('hour', u.event_time){_IN_WINDOW}
+   -- OTel spans waiting for an ancestor, and the stored spans they wait for: the replay
+   -- resolves their agent and task from these alone (replay_span_owners), as over the lake
+   OR (u.source = 'otel' AND (u.ancestor_span_id IS NOT NULL
+                              OR u.trace_id || ':' || u.span_id IN (SELECT * FROM _waited_for)))
+"""
+
+#: trace:span of the spans OTel rows wait for (see ``replay_span_owners``)
+_WAITED_FOR = """
+CREATE OR REPLACE TEMP TABLE _waited_for AS
+SELECT trace_id || ':' || ancestor_span_id AS span FROM _all_uses
+WHERE source = 'otel' AND ancestor_span_id IS NOT NULL
+UNION SELECT trace_id || ':' || ancestor_span_id FROM tasks
+WHERE source = 'otel' AND ancestor_span_id IS NOT NULL
 """
 
 _GRANT_SEED = f"""
@@ -173,6 +203,7 @@ def restrict(con: duckdb.DuckDBPyConnection) -> None:
     if not _sliced(con):
         for table in ("uses", "grants", "grant_events"):
             con.execute(f"ALTER VIEW {table} RENAME TO _all_{table}")
+        con.execute(_WAITED_FOR)
         con.execute(_USES_SLICE)
     con.execute(_GRANT_SEED)
     for _ in range(LINEAGE_LEVELS):

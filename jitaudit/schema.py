@@ -116,6 +116,9 @@ USES = TableSpec(
         pa.field("request_id", STR),
         pa.field("trace_id", STR),
         pa.field("span_id", STR),
+        # OTel: the nearest ancestor span the ingest did not have (a later batch may bring
+        # it); the replay finds the agent and task above the span through it
+        pa.field("ancestor_span_id", STR),
         pa.field("on_behalf_of", STR),
     ),
     required=("event_time", "action", "outcome"),
@@ -155,6 +158,8 @@ TASKS = TableSpec(
         pa.field("started_at", TS),
         pa.field("ended_at", TS),
         pa.field("trace_id", STR),
+        # OTel: as in uses, for the delegation of an invoke_agent span whose parent came later
+        pa.field("ancestor_span_id", STR),
     ),
     required=("task_id", "event_time"),
 )

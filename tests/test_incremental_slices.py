@@ -5,6 +5,7 @@ scan of the same lake, findings and coverage both."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ import pytest
 
 from jitaudit import scan as scan_module
 from jitaudit.conform import conform
+from jitaudit.ingest import ingest
 from jitaudit.lake import InputRef, Lake
 from jitaudit.scan import ScanResult, scan
 from jitaudit.schema import spec
+from tests.conftest import FIXTURES
 
 T0 = datetime(2026, 3, 1, 10, 0, 0)
 
@@ -168,3 +171,26 @@ def test_whole_history_detections_rerun_only_when_their_tables_changed(
     _equal_to_full(lake)
     assert ran.count("JIT-006") == 1  # the full scan's, not the incremental one's
     assert ran.count("JIT-014") == 2
+
+
+def test_otel_spans_whose_parents_arrive_later_resolve_as_in_a_full_scan(tmp_path: Path) -> None:
+    """The worker's tool calls reach the lake first, its agent run and the planner's spans in
+    later batches (an exporter sends a span when it ends); each scan equals a full one. The
+    tool calls come four hours into the run: outside the hours around the run's own start."""
+    otel = FIXTURES / "otel"
+    export = json.loads((otel / "worker-tools-first.jsonl").read_text())
+    for span in export["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        for key in ("startTimeUnixNano", "endTimeUnixNano"):
+            span[key] = int(span[key]) + 4 * 3600 * 10**9
+    late_tools = tmp_path / "worker-tools.jsonl"
+    late_tools.write_text(json.dumps(export) + "\n")
+    lake = Lake(tmp_path / "lake")
+    ingest([late_tools], lake)
+    first = scan(lake)
+    agentless = {c.detection_id: c.unverifiable for c in first.coverage}["JIT-012"]
+    assert agentless == 1  # the denied tool call: its agent is not known yet
+    ingest([otel / "worker-agent-last.jsonl"], lake)
+    inc = _equal_to_full(lake)
+    assert {c.detection_id: c.unverifiable for c in inc.coverage}["JIT-012"] == 0
+    ingest([otel / "planner.jsonl"], lake)
+    _equal_to_full(lake)

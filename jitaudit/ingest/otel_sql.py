@@ -183,6 +183,11 @@ def resolve_owners(con: duckdb.DuckDBPyConnection) -> None:
     The walk runs over every span of the batch; where it reaches a parent that is not in the
     batch, it looks that span up in the lake (an ``invoke_agent`` committed as a task row, whose
     event id is ``<trace>:<span>``, or an ``execute_tool`` committed as a use row).
+
+    Where neither has it (an exporter sends a parent after its children, which end first),
+    ``ancestor_span_id`` names the span the walk stopped at, or the one a stored use found
+    there is itself still waiting for; the replay resolves the owner through it once that span
+    is in the lake (``replay_span_owners``), so the result does not depend on ingestion order.
     """
     con.execute(
         """CREATE OR REPLACE TEMP TABLE otel_owner AS
@@ -202,13 +207,16 @@ def resolve_owners(con: duckdb.DuckDBPyConnection) -> None:
             AND event_id IN (SELECT trace_id || ':' || cur FROM last) GROUP BY event_id),
         lake_use AS (
           SELECT trace_id, span_id, any_value(agent_id) AS agent_id,
-                 any_value(task_id) AS task_id
+                 any_value(task_id) AS task_id, any_value(ancestor_span_id) AS ancestor_span_id
           FROM uses WHERE source = 'otel' AND span_id IN (SELECT cur FROM last) GROUP BY ALL)
         SELECT l.trace_id, l.start AS span_id,
                CASE WHEN n.span_id IS NOT NULL THEN CASE WHEN n.op = 'invoke_agent' THEN n.agent END
                     ELSE coalesce(lt.agent_id, lu.agent_id) END AS owner_agent,
                CASE WHEN n.span_id IS NOT NULL THEN CASE WHEN n.op = 'invoke_agent' THEN n.task END
-                    ELSE coalesce(lt.task_id, lu.task_id) END AS owner_task
+                    ELSE coalesce(lt.task_id, lu.task_id) END AS owner_task,
+               CASE WHEN n.span_id IS NOT NULL OR lt.event_id IS NOT NULL THEN NULL
+                    WHEN lu.span_id IS NULL THEN l.cur
+                    WHEN lu.agent_id IS NULL THEN lu.ancestor_span_id END AS ancestor_span_id
         FROM last AS l
         LEFT JOIN otel_node AS n ON n.trace_id = l.trace_id AND n.span_id = l.cur
         LEFT JOIN lake_task AS lt ON lt.event_id = l.trace_id || ':' || l.cur

@@ -36,10 +36,11 @@ def register(
     computed once into a temp table instead: a scan runs sixteen detections over them. The
     views over every use (marked ``-- materialise: no``) stay views: materialising millions of
     wide rows costs more than streaming them once per detection. With ``only``, just those
-    are created.
+    are created, with the replay relations they read.
     """
+    wanted = None if only is None else with_dependencies(only)
     for name, sql in statements():
-        if only is not None and name not in only:
+        if wanted is not None and name not in wanted:
             continue
         kinds = con.execute(
             "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? "
@@ -55,6 +56,25 @@ def register(
         con.execute(sql)
 
 
+def with_dependencies(names: tuple[str, ...]) -> set[str]:
+    """``names`` and every replay relation they read, directly or not."""
+    views = dict(statements())
+    out: set[str] = set()
+    todo = [n for n in names if n in views]
+    while todo:
+        name = todo.pop()
+        if name not in out:
+            out.add(name)
+            todo += [r for r in _reads(views[name]) if r in views and r != name]
+    return out
+
+
+def _reads(statement: str) -> set[str]:
+    """The relations a CREATE VIEW statement reads (names in comments are none)."""
+    body = re.split(r"\bVIEW\s+\w+\s+AS\s", statement, maxsplit=1)[1]
+    return set(RELATION.findall(re.sub(r"--[^\n]*", "", body)))
+
+
 RELATION = re.compile(r"\b(replay_\w+|uses|grants|grant_events|decisions|tasks|redeliveries)\b")
 
 
@@ -64,10 +84,8 @@ def base_tables(relation: str) -> frozenset[str]:
     views = dict(statements())
     if relation not in views:
         return frozenset({relation})
-    body = re.split(r"\bVIEW\s+\w+\s+AS\s", views[relation], maxsplit=1)[1]
-    body = re.sub(r"--[^\n]*", "", body)  # names in comments are no dependencies
     out: set[str] = set()
-    for name in set(RELATION.findall(body)) - {relation}:
+    for name in _reads(views[relation]) - {relation}:
         out |= base_tables(name)
     return frozenset(out)
 

@@ -4,6 +4,50 @@
 -- Results depend only on the rows, never on the order they were ingested in: every pick of
 -- one row among several is ordered by values (time, source, event id).
 
+-- name: replay_span_owners
+-- OTel spans whose owner (the agent and task of the invoke_agent span above them) was not in the
+-- lake when they were ingested: an exporter sends a span when it ends, so children often come
+-- before their parents. Such a span names the ancestor it waits for (ancestor_span_id); here the
+-- owner is found through it, up to three hops (an ancestor found may itself be a tool call
+-- still waiting for its own). An invoke_agent span owns what is below it; a tool call passes
+-- its owner on. Spans whose ancestor never arrived stay unresolved (no row).
+CREATE OR REPLACE VIEW replay_span_owners AS
+WITH stored AS (
+  SELECT trace_id, substr(event_id, length(trace_id) + 2) AS span_id, agent_id, task_id,
+         CAST(NULL AS VARCHAR) AS next_span_id
+  FROM tasks WHERE source = 'otel' AND trace_id IS NOT NULL AND event_id LIKE '%:%'
+  UNION ALL
+  SELECT trace_id, span_id, agent_id,
+         CASE WHEN agent_id IS NOT NULL THEN task_id END,
+         CASE WHEN agent_id IS NULL THEN ancestor_span_id END
+  FROM uses WHERE source = 'otel' AND trace_id IS NOT NULL AND span_id IS NOT NULL
+),
+spans AS (
+  SELECT trace_id, span_id, min(agent_id) AS agent_id, min(task_id) AS task_id,
+         min(next_span_id) AS next_span_id
+  FROM stored GROUP BY trace_id, span_id
+),
+waiting AS (
+  SELECT DISTINCT trace_id, substr(event_id, length(trace_id) + 2) AS span_id, ancestor_span_id
+  FROM tasks WHERE source = 'otel' AND ancestor_span_id IS NOT NULL AND trace_id IS NOT NULL
+  UNION
+  SELECT DISTINCT trace_id, span_id, ancestor_span_id
+  FROM uses WHERE source = 'otel' AND ancestor_span_id IS NOT NULL AND trace_id IS NOT NULL
+),
+resolved AS (
+  SELECT w.trace_id, w.span_id,
+         CASE WHEN h1.agent_id IS NOT NULL THEN h1.agent_id
+              WHEN h2.agent_id IS NOT NULL THEN h2.agent_id ELSE h3.agent_id END AS owner_agent,
+         CASE WHEN h1.agent_id IS NOT NULL THEN h1.task_id
+              WHEN h2.agent_id IS NOT NULL THEN h2.task_id ELSE h3.task_id END AS owner_task
+  FROM waiting w
+  JOIN spans h1 ON h1.trace_id = w.trace_id AND h1.span_id = w.ancestor_span_id
+  LEFT JOIN spans h2 ON h2.trace_id = h1.trace_id AND h2.span_id = h1.next_span_id
+  LEFT JOIN spans h3 ON h3.trace_id = h2.trace_id AND h3.span_id = h2.next_span_id
+)
+SELECT trace_id, span_id, owner_agent, owner_task FROM resolved
+WHERE owner_agent IS NOT NULL;
+
 -- name: replay_tasks
 -- One row per task: its agent, delegation, objective, declared targets and window. Several
 -- sources may describe one task (invoke_agent spans, grant metadata); spans win. A missing
@@ -17,6 +61,16 @@ WITH merged AS (
   SELECT task_id, agent_id, parent_task_id, CAST(NULL AS VARCHAR), objective, targets,
          CAST(NULL AS TIMESTAMP), CAST(NULL AS TIMESTAMP), 1
   FROM grants WHERE task_id IS NOT NULL
+  UNION ALL
+  -- the delegation of an invoke_agent span whose parent span came in a later batch
+  SELECT t.task_id, CAST(NULL AS VARCHAR),
+         CASE WHEN t.task_id <> o.owner_task THEN o.owner_task END,
+         CASE WHEN t.agent_id IS NULL OR t.agent_id <> o.owner_agent THEN o.owner_agent END,
+         CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR[]), CAST(NULL AS TIMESTAMP),
+         CAST(NULL AS TIMESTAMP), 0
+  FROM tasks t JOIN replay_span_owners o
+    ON o.trace_id = t.trace_id AND o.span_id = substr(t.event_id, length(t.trace_id) + 2)
+  WHERE t.source = 'otel' AND t.ancestor_span_id IS NOT NULL AND t.task_id IS NOT NULL
 )
 SELECT task_id,
        coalesce(min(CASE WHEN from_grant = 0 THEN agent_id END), min(agent_id)) AS agent_id,
@@ -232,8 +286,10 @@ SELECT u.*,
        CASE WHEN c.grant_id IS NOT NULL THEN c.scope_key ELSE m.scope_key END AS grant_scope_key,
        CASE WHEN c.grant_id IS NOT NULL THEN c.targets_key ELSE m.targets_key END
          AS grant_targets_key,
-       coalesce(u.task_id, c.task_id, m.task_id) AS effective_task_id,
-       coalesce(u.agent_id, c.agent_id, m.agent_id) AS effective_agent_id,
+       -- a tool call's own agent and task come first, also when known only from a span that
+       -- arrived after it (replay_span_owners); then the grant's
+       coalesce(u.task_id, o.owner_task, c.task_id, m.task_id) AS effective_task_id,
+       coalesce(u.agent_id, o.owner_agent, c.agent_id, m.agent_id) AS effective_agent_id,
        -- obtaining a (task-bound) credential is what a login credential is for: such calls
        -- are judged as grants, not as work against the task's scope and targets
        CASE WHEN (u.source = 'vault' AND u.resource LIKE 'auth/token/create%')
@@ -247,7 +303,9 @@ SELECT u.*,
             THEN TRUE ELSE FALSE END AS mints_credential
 FROM uses u
 LEFT JOIN replay_credential_grants c ON c.credential_id = u.credential_id
-LEFT JOIN replay_use_grants m ON m.source = u.source AND m.event_id = u.event_id;
+LEFT JOIN replay_use_grants m ON m.source = u.source AND m.event_id = u.event_id
+LEFT JOIN replay_span_owners o
+  ON u.ancestor_span_id IS NOT NULL AND o.trace_id = u.trace_id AND o.span_id = u.span_id;
 
 -- name: replay_use_facts
 -- One pass over the uses, counted by what the scope and target checks and the coverage
