@@ -421,10 +421,14 @@ def view_sql(table: str, paths: Sequence[str], name: str | None = None) -> str:
         )
     files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     cols = ", ".join(f'"{n}"' for n in ts.schema.names)
+    # a column added to the schema after these files were written reads as NULL: the empty,
+    # typed relation supplies every column by name
+    typed = ", ".join(f'CAST(NULL AS {duckdb_type(f.type)}) AS "{f.name}"' for f in ts.schema)
     return (
-        f'CREATE OR REPLACE VIEW "{name}" AS SELECT {cols}, event_date FROM read_parquet([{files}], '
-        "hive_partitioning = true, union_by_name = true, "
-        "hive_types = {'source': VARCHAR, 'event_date': DATE})"
+        f'CREATE OR REPLACE VIEW "{name}" AS SELECT {cols}, event_date FROM ('
+        f"SELECT * FROM read_parquet([{files}], hive_partitioning = true, union_by_name = true, "
+        "hive_types = {'source': VARCHAR, 'event_date': DATE}) "
+        f"UNION ALL BY NAME SELECT {typed}, CAST(NULL AS DATE) AS event_date WHERE false)"
     )
 
 

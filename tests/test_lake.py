@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from jitaudit import lake as lake_mod
+from jitaudit import schema
 from jitaudit.lake import InputRef, Lake, LakeError
 from tests.conftest import rows
 
@@ -97,6 +100,18 @@ def test_every_table_has_a_view_even_when_empty(lake: Lake) -> None:
         "source_file",
         "ingested_at",
     } <= set(cols)
+
+
+def test_files_written_before_a_column_was_added_read_it_as_null(
+    lake: Lake, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lake outlives schema versions: its old files lack the columns added since."""
+    lake.commit(con, {"uses": _uses(3)}, [InputRef("old", "old.json", "test")])
+    uses = schema.TABLES["uses"]
+    wider = dataclasses.replace(uses, schema=uses.schema.append(pa.field("added", pa.string())))
+    monkeypatch.setitem(schema.TABLES, "uses", wider)
+    got = lake.connect().execute("SELECT count(*), count(added), min(action) FROM uses")
+    assert got.fetchall() == [(3, 0, "s3:GetObject")]
 
 
 def test_recommitting_the_same_input_adds_nothing(
