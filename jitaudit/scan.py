@@ -134,12 +134,17 @@ def _open(previous: dict[str, Finding], detection_id: str) -> list[Finding]:
     ]
 
 
-def _feeds(det: Detection, changed: set[str]) -> bool:
-    """Whether rows of the ``changed`` tables feed the detection (or its coverage figure)."""
+def _reads(det: Detection) -> set[str]:
+    """The relations the detection and its coverage figure read."""
     reads = set(det.tables)
     if det.coverage:
         reads |= set(replay.RELATION.findall(det.coverage))
-    return any(replay.base_tables(r) & changed for r in reads)
+    return reads
+
+
+def _feeds(det: Detection, changed: set[str]) -> bool:
+    """Whether rows of the ``changed`` tables feed the detection (or its coverage figure)."""
+    return any(replay.base_tables(r) & changed for r in _reads(det))
 
 
 def _whole_lake_coverage(det: Detection) -> bool:
@@ -166,10 +171,11 @@ def _incremental(
     local = [d for d in dets if d.incremental]
     # detections over the whole history of many subjects (JIT-006's chains of grants, JIT-014's
     # per-source delays) rerun over the whole lake when the new rows feed them, and coverage
-    # that reads decisions is counted over the whole lake; of the replay they read grants only
+    # that reads decisions is counted over the whole lake; only the replay they read is built
     rerun = [d for d in windowed if _feeds(d, changed)]
-    if any(r.startswith("replay_") for d in rerun for r in d.tables):
-        replay.register(con, materialise=True, only=("replay_tasks", "replay_grants"))
+    replayed = tuple(sorted({r for d in rerun for r in _reads(d) if r.startswith("replay_")}))
+    if replayed:
+        replay.register(con, materialise=True, only=replayed)
     found, cover = _run(con, rerun, config, progress)
     prev_cover = _saved_coverage(state)
     for det in windowed:
