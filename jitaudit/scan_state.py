@@ -77,8 +77,8 @@ def _meta(lake: Lake) -> Path:
 
 
 def load(lake: Lake) -> SavedScan | None:
-    """The last persisted scan's state; None when there is none (or it is of an older
-    version: the next scan is then a full one)."""
+    """The last persisted scan's state; None when there is none, it is of an older version,
+    or its findings file is gone or unreadable: the next scan is then a full one."""
     path = _meta(lake) / STATE_FILE
     if not path.exists():
         return None
@@ -87,8 +87,11 @@ def load(lake: Lake) -> SavedScan | None:
         return None
     findings: list[Finding] = []
     if doc.get("findings_file"):
-        for row in pq.read_table(_meta(lake) / doc["findings_file"]).to_pylist():
-            findings.append(Finding(**row))
+        try:
+            rows = pq.read_table(_meta(lake) / doc["findings_file"]).to_pylist()
+        except (OSError, pa.ArrowException):
+            return None
+        findings = [Finding(**row) for row in rows]
     attach_controls(findings)
     return SavedScan(
         scan_id=str(doc["scan_id"]),

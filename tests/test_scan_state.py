@@ -152,6 +152,18 @@ def test_a_crash_while_saving_leaves_the_previous_state(
     ]
 
 
+@pytest.mark.parametrize("damage", ["deleted", "truncated"])
+def test_a_state_whose_findings_file_is_damaged_is_no_state(tmp_path: Path, damage: str) -> None:
+    lake = Lake(tmp_path / "lake")
+    scan_state.save(lake, _result([_finding(0, "new")]), digest="d1")
+    (parquet,) = (lake.root / "_meta").glob("scan_state-*.parquet")
+    if damage == "deleted":
+        parquet.unlink()
+    else:
+        parquet.write_bytes(parquet.read_bytes()[:100])
+    assert scan_state.load(lake) is None
+
+
 def test_a_state_of_an_older_version_makes_the_next_scan_full(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     g = T0
