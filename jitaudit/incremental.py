@@ -14,7 +14,7 @@ and ``grant_events`` views of a connection by
 
 The detections then run over the slice, and a finding replaces the previous one only when the
 slice holds everything its subject depends on (``COMPLETE_SQL``, ``complete``). Coverage figures
-move by the difference between the slice after and before the new commits (``as_of``): rows
+move by the difference between the slice after and before the new commits (``before``): rows
 outside the slice kept their verdicts.
 """
 
@@ -228,39 +228,28 @@ def _slice_views(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def earlier_slice(con: duckdb.DuckDBPyConnection, old: duckdb.DuckDBPyConnection) -> None:
-    """Give ``old`` (a connection over the lake before the new commits) the same slice as
-    ``con`` holds: its rows minus the new ones, without scanning the lake again."""
-    copy_keys(con, old)
-    for table in ("uses", "grants", "grant_events"):
-        old.execute(f"ALTER VIEW {table} RENAME TO _all_{table}")
+def before(lake: Lake, con: duckdb.DuckDBPyConnection, upto: int) -> None:
+    """Turn ``con``'s slice into the slice as it was at commit ``upto``: the same uses, grants
+    and grant events minus the new rows, every other table as of ``upto``. (The coverage of
+    the slice moves by the difference; nothing is copied or read again from the lake.)"""
+    for table, paths in files_between(lake, -1, upto).items():
+        sliced = table in ("uses", "grants", "grant_events")
+        con.execute(view_sql(table, paths, name=f"_all_{table}" if sliced else table))
     for table, rows in (("uses", "_r_uses"), ("grants", "_r_grant_rows")):
-        got = con.sql(
-            f"SELECT r.* FROM {rows} r ANTI JOIN new_{table} n "
-            "ON n.source = r.source AND n.event_id = r.event_id"
-        ).to_arrow_table()
-        old.register("_r_in", got)
-        old.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * FROM _r_in")
-        old.unregister("_r_in")
-    _slice_views(old)
+        con.execute(
+            f"""CREATE OR REPLACE VIEW {table} AS SELECT r.* FROM {rows} r
+            ANTI JOIN new_{table} n ON n.source = r.source AND n.event_id = r.event_id"""
+        )
+    con.execute(
+        """CREATE OR REPLACE VIEW grant_events AS SELECT e.* FROM _all_grant_events e
+        WHERE e.revokes_issued_before IS NOT NULL
+           OR coalesce(e.grant_id, e.credential_id) IN (SELECT grant_id FROM grants)"""
+    )
 
 
 def _sliced(con: duckdb.DuckDBPyConnection) -> bool:
     got = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = '_all_uses'")
     return bool(got.fetchall()[0][0])
-
-
-def copy_keys(src: duckdb.DuckDBPyConnection, dst: duckdb.DuckDBPyConnection) -> None:
-    """Copy ``_t_keys`` from one connection to another."""
-    dst.register("_t_keys_in", src.sql("SELECT k, v FROM _t_keys").to_arrow_table())
-    dst.execute("CREATE OR REPLACE TEMP TABLE _t_keys AS SELECT * FROM _t_keys_in")
-    dst.unregister("_t_keys_in")
-
-
-def as_of(lake: Lake, con: duckdb.DuckDBPyConnection, upto: int) -> None:
-    """Give ``con`` one view per canonical table over the commits up to ``upto``."""
-    for table, paths in files_between(lake, -1, upto).items():
-        con.execute(view_sql(table, paths))
 
 
 #: SQL over a detection's rows: the subjects the slice holds completely (see ``complete``)

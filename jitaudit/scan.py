@@ -80,8 +80,8 @@ def _digest(dets: Sequence[Detection], config: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------ scan
 
 
-def _connect(lake: Lake, upto: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A connection over the lake (as of commit ``upto`` when given)."""
+def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """A connection over the lake."""
     (lake.root / "_spill").mkdir(exist_ok=True)
     con = duckdb.connect(
         config={
@@ -91,10 +91,7 @@ def _connect(lake: Lake, upto: int | None = None) -> duckdb.DuckDBPyConnection:
     )
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # progress is reported per detection
-    if upto is None:
-        lake.connect(con)
-    else:
-        incremental.as_of(lake, con, upto)
+    lake.connect(con)
     return con
 
 
@@ -206,13 +203,9 @@ def _incremental(
     # coverage moves by the slice after minus the slice before the new commits
     moved = [d for d in local if d.coverage and not _whole_lake_coverage(d)]
     after = _coverage(con, moved, config)
-    old = _connect(lake, upto=state.watermark)
-    try:
-        incremental.earlier_slice(con, old)
-        replay.register(old, materialise=True)
-        earlier = _coverage(old, moved, config)
-    finally:
-        old.close()
+    incremental.before(lake, con, state.watermark)
+    replay.register(con, materialise=True)
+    earlier = _coverage(con, moved, config)
     for det in moved:
         p, a, e = prev_cover.get(det.id), after[det.id], earlier[det.id]
         if p is None:
