@@ -200,11 +200,10 @@ WHERE (g.grant_id IN (SELECT parent_grant_id FROM _r_grants)
 
 def restrict(con: duckdb.DuckDBPyConnection) -> None:
     """Replace ``uses``, ``grants`` and ``grant_events`` by the slice (see the module notes)."""
-    if not _sliced(con):
-        for table in ("uses", "grants", "grant_events"):
-            con.execute(f"ALTER VIEW {table} RENAME TO _all_{table}")
-        con.execute(_WAITED_FOR)
-        con.execute(_USES_SLICE)
+    for table in ("uses", "grants", "grant_events"):
+        con.execute(f"ALTER VIEW {table} RENAME TO _all_{table}")
+    con.execute(_WAITED_FOR)
+    con.execute(_USES_SLICE)
     con.execute(_GRANT_SEED)
     for _ in range(LINEAGE_LEVELS):
         before = con.execute("SELECT count(*) FROM _r_grants").fetchall()[0][0]
@@ -218,13 +217,20 @@ def restrict(con: duckdb.DuckDBPyConnection) -> None:
     _slice_views(con)
 
 
-def _slice_views(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE OR REPLACE VIEW uses AS SELECT * FROM _r_uses")
-    con.execute("CREATE OR REPLACE VIEW grants AS SELECT * FROM _r_grant_rows")
+def _slice_views(con: duckdb.DuckDBPyConnection, *, without_new: bool = False) -> None:
+    """``uses`` and ``grants`` over the slice's rows (``without_new``: minus the rows of the
+    new commits), ``grant_events`` of those grants and every bulk revocation."""
+    for table, rows in (("uses", "_r_uses"), ("grants", "_r_grant_rows")):
+        new = (
+            f" ANTI JOIN new_{table} n ON n.source = r.source AND n.event_id = r.event_id"
+            if without_new
+            else ""
+        )
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT r.* FROM {rows} r{new}")
     con.execute(
         """CREATE OR REPLACE VIEW grant_events AS SELECT e.* FROM _all_grant_events e
         WHERE e.revokes_issued_before IS NOT NULL
-           OR coalesce(e.grant_id, e.credential_id) IN (SELECT grant_id FROM _r_grant_rows)"""
+           OR coalesce(e.grant_id, e.credential_id) IN (SELECT grant_id FROM grants)"""
     )
 
 
@@ -235,21 +241,7 @@ def before(lake: Lake, con: duckdb.DuckDBPyConnection, upto: int) -> None:
     for table, paths in files_between(lake, -1, upto).items():
         sliced = table in ("uses", "grants", "grant_events")
         con.execute(view_sql(table, paths, name=f"_all_{table}" if sliced else table))
-    for table, rows in (("uses", "_r_uses"), ("grants", "_r_grant_rows")):
-        con.execute(
-            f"""CREATE OR REPLACE VIEW {table} AS SELECT r.* FROM {rows} r
-            ANTI JOIN new_{table} n ON n.source = r.source AND n.event_id = r.event_id"""
-        )
-    con.execute(
-        """CREATE OR REPLACE VIEW grant_events AS SELECT e.* FROM _all_grant_events e
-        WHERE e.revokes_issued_before IS NOT NULL
-           OR coalesce(e.grant_id, e.credential_id) IN (SELECT grant_id FROM grants)"""
-    )
-
-
-def _sliced(con: duckdb.DuckDBPyConnection) -> bool:
-    got = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = '_all_uses'")
-    return bool(got.fetchall()[0][0])
+    _slice_views(con, without_new=True)
 
 
 #: SQL over a detection's rows: the subjects the slice holds completely (see ``complete``)

@@ -136,6 +136,14 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
+def replace_durably(tmp: Path, final: Path) -> None:
+    """Make the written file ``tmp`` the file ``final``, surviving a crash at any point: the
+    data is synced before the rename, and the rename (its directory) after it."""
+    _fsync_file(tmp)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
 class Lake:
     """A jitaudit lake rooted at a directory."""
 
@@ -359,10 +367,7 @@ class Lake:
         tmp = self._commits_dir / f".{entry.seq:010d}.{entry.commit_id}.tmp"
         with tmp.open("w") as fh:
             json.dump(body, fh, indent=1, sort_keys=True, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-        _fsync_dir(self._commits_dir)
+        replace_durably(tmp, final)
 
     # --------------------------------------------------------------- verify
     def verify(self) -> VerifyReport:
@@ -413,22 +418,19 @@ def view_sql(table: str, paths: Sequence[str], name: str | None = None) -> str:
     column order (empty when none)."""
     ts = spec(table)
     name = name or table
+    typed = ", ".join(f'CAST(NULL AS {duckdb_type(f.type)}) AS "{f.name}"' for f in ts.schema)
+    empty = f"SELECT {typed}, CAST(NULL AS DATE) AS event_date WHERE false"
     if not paths:
-        cols = ", ".join(f'CAST(NULL AS {duckdb_type(f.type)}) AS "{f.name}"' for f in ts.schema)
-        return (
-            f'CREATE OR REPLACE VIEW "{name}" AS SELECT {cols}, CAST(NULL AS DATE) AS event_date '
-            "WHERE false"
-        )
+        return f'CREATE OR REPLACE VIEW "{name}" AS {empty}'
     files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     cols = ", ".join(f'"{n}"' for n in ts.schema.names)
     # a column added to the schema after these files were written reads as NULL: the empty,
     # typed relation supplies every column by name
-    typed = ", ".join(f'CAST(NULL AS {duckdb_type(f.type)}) AS "{f.name}"' for f in ts.schema)
     return (
         f'CREATE OR REPLACE VIEW "{name}" AS SELECT {cols}, event_date FROM ('
         f"SELECT * FROM read_parquet([{files}], hive_partitioning = true, union_by_name = true, "
         "hive_types = {'source': VARCHAR, 'event_date': DATE}) "
-        f"UNION ALL BY NAME SELECT {typed}, CAST(NULL AS DATE) AS event_date WHERE false)"
+        f"UNION ALL BY NAME {empty})"
     )
 
 

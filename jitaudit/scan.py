@@ -66,7 +66,7 @@ class ScanResult:
         }
 
 
-# ----------------------------------------------------------------------------- state
+# ------------------------------------------------------------------------------ scan
 
 
 def _digest(dets: Sequence[Detection], config: dict[str, Any]) -> str:
@@ -75,9 +75,6 @@ def _digest(dets: Sequence[Detection], config: dict[str, Any]) -> str:
         h.update(f"{d.id}\0{d.sql}\0{d.coverage}\0{d.summary}\0{d.severity}\0".encode())
     h.update(json.dumps(config, sort_keys=True, default=str).encode())
     return h.hexdigest()
-
-
-# ------------------------------------------------------------------------------ scan
 
 
 def _connect(lake: Lake) -> duckdb.DuckDBPyConnection:
@@ -191,15 +188,12 @@ def _incremental(
             f.subject, f.credential_id, f.agent_id, f.first_seen, f.last_seen, t, hours
         )
 
-    def merge(dets: Sequence[Detection], ran: dict[str, list[Finding]]) -> None:
-        for det in dets:
-            fresh = [f for f in ran[det.id] if complete(f)]
-            kept = [f for f in _open(previous, det.id) if not complete(f)]
-            found[det.id] = fresh + kept
-            reevaluated[det.id] = len(fresh)
-
+    # a finding the slice held completely is replaced; the others are kept as they were
     reevaluated: dict[str, int] = {}
-    merge(local, ran)
+    for det in local:
+        fresh = [f for f in ran[det.id] if complete(f)]
+        found[det.id] = fresh + [f for f in _open(previous, det.id) if not complete(f)]
+        reevaluated[det.id] = len(fresh)
     # coverage moves by the slice after minus the slice before the new commits
     moved = [d for d in local if d.coverage and not _whole_lake_coverage(d)]
     after = _coverage(con, moved, config)

@@ -15,7 +15,6 @@ million evidence rows, which would otherwise become Python dicts on every hop.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +28,7 @@ import pyarrow.parquet as pq
 
 from jitaudit.detections.evidence import STRUCTURE
 from jitaudit.detections.runner import Coverage, Finding
-from jitaudit.lake import InputRef, Lake
+from jitaudit.lake import InputRef, Lake, replace_durably
 from jitaudit.schema import spec
 
 if TYPE_CHECKING:
@@ -40,23 +39,13 @@ STATE_FILE = "scan_state.json"
 STATE_VERSION = 4
 
 _CONTROLS = orjson.dumps([{"framework": "VARCHAR", "control_id": "VARCHAR", "title": "VARCHAR"}])
-#: Finding fields kept in the state's Parquet file, besides the evidence (controls are
-#: attached again from the catalogue when the state is read)
-_KEPT = (
-    "finding_id",
-    "detection_id",
-    "title",
-    "severity",
-    "subject",
-    "agent_id",
-    "principal_id",
-    "credential_id",
-    "task_id",
-    "first_seen",
-    "last_seen",
-    "summary",
-    "events",
-    "status",
+#: Finding fields kept in the state's Parquet file, besides the evidence: controls are
+#: attached again from the catalogue when the state is read, and suppressions are matched
+#: again from their file by every scan
+_KEPT = tuple(
+    name
+    for name in Finding.__dataclass_fields__
+    if name not in ("evidence", "controls", "suppression")
 )
 
 
@@ -122,8 +111,7 @@ def save(lake: Lake, result: ScanResult, digest: str) -> None:
                           FROM _scan_findings WHERE status <> 'resolved')
                     TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)"""
             )
-            _sync(tmp)
-            tmp.replace(meta / findings_file)
+            replace_durably(tmp, meta / findings_file)
     finally:
         con.close()
     doc = {
@@ -138,8 +126,7 @@ def save(lake: Lake, result: ScanResult, digest: str) -> None:
     path = meta / STATE_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(orjson.dumps(doc))
-    _sync(tmp)
-    tmp.replace(path)
+    replace_durably(tmp, path)
     for old in meta.glob("scan_state-*.parquet*"):
         if old.name != findings_file:
             old.unlink(missing_ok=True)
@@ -157,11 +144,6 @@ def attach_controls(findings: Sequence[Finding]) -> None:
         if f.detection_id not in by_detection:
             by_detection[f.detection_id] = catalog.controls_for(f.detection_id)
         f.controls = by_detection[f.detection_id]
-
-
-def _sync(path: Path) -> None:
-    with path.open("rb") as fh:
-        os.fsync(fh.fileno())
 
 
 def _columns(result: ScanResult) -> pa.Table:

@@ -124,12 +124,7 @@ def connect(root: str) -> duckdb.DuckDBPyConnection | None:
     # no progress bar in the server's log (a cursor starts with the setting off anyway)
     con.execute("SET enable_progress_bar = false")
     lake.connect(con)
-    replayed = replay.with_dependencies(REPLAYED)
-    for name, sql in replay.statements():
-        if name in replayed:
-            con.execute(
-                sql.replace(f"CREATE OR REPLACE VIEW {name} AS", f"CREATE TABLE {name} AS", 1)
-            )
+    replay.register(con, materialise=True, only=REPLAYED, temp=False)
     return con
 
 

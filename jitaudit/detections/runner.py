@@ -43,7 +43,8 @@ class Finding:
     last_seen: datetime | None
     summary: str
     events: int
-    #: rows ``{table, event_id, source, source_file, source_offset}``; a list is taken as well
+    #: rows ``{table, event_id, source, source_file, source_offset}``; a list of them or their
+    #: JSON text is taken as well
     evidence: Evidence
     controls: list[dict[str, str]] = field(default_factory=list)
     status: str = "new"
@@ -52,21 +53,7 @@ class Finding:
     def __post_init__(self) -> None:
         self.evidence = Evidence.of(self.evidence)
 
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Finding:
-        """The inverse of :meth:`to_json` and :meth:`to_state` (the evidence may be its JSON
-        text)."""
-        fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        for key in ("first_seen", "last_seen"):
-            fields[key] = datetime.fromisoformat(d[key]) if d.get(key) else None
-        return cls(**fields)
-
-    def to_state(self) -> dict[str, Any]:
-        """:meth:`to_json` with the evidence as its JSON text (what the scan state keeps: it
-        is read back at the next scan without decoding a million rows)."""
-        return {**self.to_json(evidence=False), "evidence": self.evidence.text}
-
-    def to_json(self, *, evidence: bool = True) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "finding_id": self.finding_id,
             "detection_id": self.detection_id,
@@ -80,7 +67,7 @@ class Finding:
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "summary": self.summary,
             "events": self.events,
-            "evidence": list(self.evidence) if evidence else None,
+            "evidence": list(self.evidence),
             "controls": self.controls,
             "status": self.status,
             "subject": self.subject,

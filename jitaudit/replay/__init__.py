@@ -29,6 +29,7 @@ def register(
     *,
     materialise: bool = False,
     only: tuple[str, ...] | None = None,
+    temp: bool = True,
 ) -> None:
     """Create the replay views on a connection that already has the lake's table views.
 
@@ -36,7 +37,8 @@ def register(
     computed once into a temp table instead: a scan runs sixteen detections over them. The
     views over every use (marked ``-- materialise: no``) stay views: materialising millions of
     wide rows costs more than streaming them once per detection. With ``only``, just those
-    are created, with the replay relations they read.
+    are created, with the replay relations they read. ``temp=False`` materialises into
+    tables of the database rather than of the connection (every cursor can read them).
     """
     wanted = None if only is None else with_dependencies(only)
     for name, sql in statements():
@@ -50,8 +52,9 @@ def register(
         for (kind,) in kinds:
             con.execute(f"DROP {kind} IF EXISTS {name}")
         if materialise and _STREAMING not in sql:
+            table = "TEMP TABLE" if temp else "TABLE"
             sql = sql.replace(
-                f"CREATE OR REPLACE VIEW {name} AS", f"CREATE OR REPLACE TEMP TABLE {name} AS", 1
+                f"CREATE OR REPLACE VIEW {name} AS", f"CREATE OR REPLACE {table} {name} AS", 1
             )
         con.execute(sql)
 
