@@ -194,3 +194,36 @@ def test_otel_spans_whose_parents_arrive_later_resolve_as_in_a_full_scan(tmp_pat
     assert {c.detection_id: c.unverifiable for c in inc.coverage}["JIT-012"] == 0
     ingest([otel / "planner.jsonl"], lake)
     _equal_to_full(lake)
+
+
+def test_a_credential_used_by_a_waiting_tool_call_is_rejudged_when_its_agent_arrives(
+    tmp_path: Path,
+) -> None:
+    """The tool call carries a credential whose grant names another agent: until the agent run
+    above the call arrives, the grant's agent is the best known; afterwards the run's agent
+    is, and the grant's finding must say so in an incremental scan as in a full one."""
+    otel = FIXTURES / "otel"
+    export = json.loads((otel / "worker-tools-first.jsonl").read_text())
+    scope = export["resourceSpans"][0]["scopeSpans"][0]
+    (call,) = [s for s in scope["spans"] if s["spanId"] == "a1b2c3d4e5f60003"]
+    call["status"] = {}  # a successful http_get, four hours into the run, with a credential
+    call["attributes"] = [a for a in call["attributes"] if a["key"] != "error.type"]
+    call["attributes"].append({"key": "credential.id", "value": {"stringValue": "cred-w"}})
+    for key in ("startTimeUnixNano", "endTimeUnixNano"):
+        call[key] = int(call[key]) + 4 * 3600 * 10**9
+    scope["spans"] = [call]
+    tools = tmp_path / "worker-tools.jsonl"
+    tools.write_text(json.dumps(export) + "\n")
+    lake = Lake(tmp_path / "lake")
+    issued = datetime(2026, 11, 1, 13, 0, 0)
+    # a grant for cred-w whose scope leaves http_get out: a JIT-001 finding on the grant
+    _commit(
+        lake, "grant", grants=[_grant(1, issued, "cred-w", hours=3, targets=["api.example.com"])]
+    )
+    ingest([tools], lake)
+    first = [f for f in scan(lake).findings if f.detection_id == "JIT-001"]
+    assert [(f.subject, f.agent_id) for f in first] == [("grant:g-cred-w", "a")]
+    ingest([otel / "worker-agent-last.jsonl"], lake)
+    inc = _equal_to_full(lake)
+    now = [f for f in inc.findings if f.detection_id == "JIT-001" and f.status != "resolved"]
+    assert [(f.subject, f.agent_id) for f in now] == [("grant:g-cred-w", "asst_worker")]
