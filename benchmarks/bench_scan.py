@@ -7,6 +7,13 @@ denied, so the detections have work to do. Times (a) one bare DuckDB join of use
 the same lake, (b) a full ``jitaudit scan``, (c) an incremental scan after 1 % more data (the
 next 43 minutes of activity, as a scheduled scan would find it), and (d) one after a further 1 %
 of uses alone (proxy logs of those 43 minutes delivered later, no grants).
+
+Two floors put the targets in proportion. (e) One pass that joins every use to the grant valid
+at its instant (``replay_uses``), which each detection judging every use against its grant must
+make once. (f) JIT-006 and JIT-014 over the whole lake, with the replay they read: their
+subjects are (agent, target) chains and sources, and the benchmark's next 1 % of activity
+touches every one of them, so an incremental scan that re-evaluates touched subjects over their
+whole history (ARCHITECTURE §5) must redo this work.
 """
 
 from __future__ import annotations
@@ -17,9 +24,12 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.harness import Result, timed
+from jitaudit import replay
 from jitaudit.conform import conform
+from jitaudit.detections import params, registry
+from jitaudit.detections.runner import run_detection
 from jitaudit.lake import InputRef, Lake
-from jitaudit.scan import scan
+from jitaudit.scan import _connect, scan
 
 USES = int(os.environ.get("JITAUDIT_BENCH_USES", "10000000"))
 GRANTS = int(os.environ.get("JITAUDIT_BENCH_GRANTS", str(USES // 10)))
@@ -100,11 +110,42 @@ def _bare_join(lake: Lake) -> int:
     return int(rows[0][0])
 
 
+def _grant_pass(lake: Lake) -> float:
+    """Seconds of one pass over ``replay_uses`` that reads the grant of every use."""
+    con = _connect(lake)
+    replay.register(con, materialise=True, only=("replay_uses",))
+    seconds, _ = timed(
+        lambda: con.execute(
+            "SELECT count(*) FROM replay_uses WHERE grant_valid_until < event_time"
+        ).fetchall()
+    )
+    con.close()
+    return seconds
+
+
+def _whole_history(lake: Lake) -> float:
+    """Seconds of JIT-006 and JIT-014 over the whole lake, with the replay they read."""
+    config = params.load_config(None)
+    dets = registry.select("JIT-006,JIT-014")
+    con = _connect(lake)
+
+    def work() -> None:
+        replay.register(con, materialise=True, only=("replay_grants",))
+        for det in dets:
+            run_detection(con, det, config, coverage=False)
+
+    seconds, _ = timed(work)
+    con.close()
+    return seconds
+
+
 def run(workdir: Path) -> list[Result]:
     lake = Lake(workdir / "lake")
     build, _ = timed(lambda: _commit(lake, "base", (0, GRANTS), (0, USES)))
     join_s, joined = timed(lambda: _bare_join(lake))
     full_s, full = timed(lambda: scan(lake, full=True))
+    pass_s = _grant_pass(lake)
+    whole_s = _whole_history(lake)
     extra_g, extra_u = max(1, GRANTS // 100), max(1, USES // 100)
     # the next 1 % of activity: what a scheduled scan finds after the last one
     _commit(lake, "one-percent-more", (GRANTS, extra_g), (USES, extra_u), offset=259200)
@@ -122,6 +163,10 @@ def run(workdir: Path) -> list[Result]:
         Result("full scan (16 detections)", full_s, "s", "<= 10x join", full_s <= 10 * join_s),
         Result("full scan / bare join", full_s / join_s, "x", "<= 10", full_s / join_s <= 10),
         Result("findings (full scan)", len(full.findings), "findings"),
+        Result("floor: one pass joining every use to its grant", pass_s, "s"),
+        Result("floor pass / bare join", pass_s / join_s, "x"),
+        Result("floor: JIT-006 + JIT-014 over the whole lake", whole_s, "s"),
+        Result("whole-history floor / full scan", whole_s / full_s * 100, "%"),
         Result(
             "incremental scan after 1 % new data",
             inc_s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jitaudit.cli import COMMANDS, main
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES, ROOT
 
 
 def test_help_lists_every_command() -> None:
@@ -54,3 +55,22 @@ def test_ingest_of_a_missing_path_is_exit_2_with_one_line(
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such file" in err[0]
+
+
+def test_ingest_leaves_out_a_file_of_unknown_format_with_exit_2_and_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(FIXTURES / "squid" / "access.log", logs / "access.log")
+    (logs / "notes.txt").write_text("hello world\n")
+    code = main(["ingest", str(logs), "--lake", str(tmp_path / "lake")])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "squid" in out  # the summary of what was ingested
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "1 file not ingested, the rest were" in lines[0]
+    assert "notes.txt: unknown log format" in lines[0]
+    # the recognised file is in the lake: running again adds nothing and says the same
+    assert main(["ingest", str(logs), "--lake", str(tmp_path / "lake")]) == 2
+    assert "notes.txt" in capsys.readouterr().err

@@ -70,4 +70,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({k: v.to_json() for k, v in report.sources.items()}, indent=2))
     else:
         print(report.render())
+    if report.unrecognised:
+        # the others are in the lake; these wait for --format (re-ingesting adds nothing)
+        n = len(report.unrecognised)
+        raise UsageError(
+            f"{n} file{'s' if n > 1 else ''} not ingested, the rest were: "
+            + "; ".join(report.unrecognised)
+        )
     return 0

@@ -52,6 +52,7 @@ DEFAULT_KEYS: dict[str, str] = {
         "bytes_sent",
         "duration",
         "upstream_host",
+        "upstream_cluster",
         "x_forwarded_for",
         "user_agent",
         "request_id",
@@ -67,19 +68,20 @@ DEFAULT_KEYS: dict[str, str] = {
     )
 }
 
-# Envoy's default format, with Istio's default text format as optional additions:
+# Envoy's default format, with the additions of Istio's default text formats:
 # [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
-# %RESPONSE_FLAGS% [istio: %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%
-# "%UPSTREAM_TRANSPORT_FAILURE_REASON%"] %BYTES_RECEIVED% %BYTES_SENT% %DURATION%
+# %RESPONSE_FLAGS% [istio >= 1.9: %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%]
+# [istio: up to two quoted fields, "%UPSTREAM_TRANSPORT_FAILURE_REASON%" and, before 1.9,
+# "%DYNAMIC_METADATA(istio.mixer:status)%"] %BYTES_RECEIVED% %BYTES_SENT% %DURATION%
 # %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%"
 # "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" [istio: %UPSTREAM_CLUSTER%
 # %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS%
-# %REQUESTED_SERVER_NAME% %ROUTE_NAME%]
+# %REQUESTED_SERVER_NAME% (and since 1.2 %ROUTE_NAME%, empty when unset)]
 TEXT_PATTERN = (
     r'^\[([^\]]+)\] "(\S+) (\S+) ([^"]*)" (\S+) (\S+)'
-    r'(?: (\S+) (\S+) "[^"]*")?'
+    r'(?: ([^\s"]+) ([^\s"]+))?(?: "[^"]*"){0,2}'
     r' (\S+) (\S+) (\S+) \S+ "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)"'
-    r"(?: \S+ \S+ \S+ (\S+) (\S+) \S+)?\s*$"
+    r"(?: (\S+) \S+ \S+ (\S+)(?: (\S*))?(?: \S*)?)?\s*$"
 )
 TEXT_FIELDS = (
     "start_time",
@@ -98,23 +100,56 @@ TEXT_FIELDS = (
     "request_id",
     "authority",
     "upstream_host",
+    "upstream_cluster",
     "downstream_remote_address",
     "requested_server_name",
 )
+#: keys other distributions' default JSON formats use for the same meaning (Envoy Gateway's
+#: default access log names them after the headers); read when the default key is absent
+ALIASES: dict[str, tuple[str, ...]] = {
+    "path": ("x-envoy-origin-path",),
+    "authority": (":authority",),
+    "request_id": ("x-request-id",),
+    "user_agent": ("user-agent",),
+    "x_forwarded_for": ("x-forwarded-for",),
+}
 _TEXT_RE = re.compile(TEXT_PATTERN)
 _MASK_KEY = r'\1"<redacted>"'
-_TOKEN_SCHEME = r"(?i)(\btoken\s+)[A-Za-z0-9._~+/=-]+"
+# ``token <credential>`` (GitHub's scheme), up to a delimiter; ``token HTTP/1.1`` at the end
+# of a request line to an OAuth ``/token`` endpoint is no credential (a short word with a slash)
+_TOKEN_SCHEME = r"(?i)(\btoken\s+)(?:[A-Za-z0-9._~+/=_-]{9,}|[A-Za-z0-9._~+=_-]{1,8})([\s\"',;]|$)"
 _JSON_MARKERS = ("start_time", "response_code", "response_flags", "upstream_host", "authority")
 
 
-def _keys(options: Mapping[str, Any]) -> dict[str, str]:
+def _keys(options: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Meaning → the JSON keys that carry it, first present wins: a configured key alone, else
+    the default key and its :data:`ALIASES`."""
     overrides = dict(options.get("envoy_keys") or {})
     unknown = sorted(set(overrides) - set(DEFAULT_KEYS))
     if unknown:
         raise ValueError(
             f"envoy_keys: unknown meanings {unknown}; known are {', '.join(DEFAULT_KEYS)}"
         )
-    return {**DEFAULT_KEYS, **{k: str(v) for k, v in overrides.items()}}
+    return {
+        m: (str(overrides[m]),) if m in overrides else (k, *ALIASES.get(m, ()))
+        for m, k in DEFAULT_KEYS.items()
+    }
+
+
+def _all_keys(keys: Mapping[str, tuple[str, ...]]) -> list[str]:
+    return sorted({k for ks in keys.values() for k in ks})
+
+
+def _raw(keys: Mapping[str, tuple[str, ...]], rel: str) -> dict[str, str]:
+    """Meaning → SQL of its text in relation ``rel`` (a struct or a read_json row)."""
+    return {
+        m: (
+            f"{rel}.{_ident(ks[0])}"
+            if len(ks) == 1
+            else "coalesce(" + ", ".join(f"nullif({rel}.{_ident(k)}, '-')" for k in ks) + ")"
+        )
+        for m, ks in keys.items()
+    }
 
 
 def _value(sql: str) -> str:
@@ -143,10 +178,11 @@ def _fields(raw: Mapping[str, str]) -> str:
     cols["path"] = f"nullif(split_part({cols['path']}, '?', 1), '')"
     cols["authorization"] = f"bearer_fp({cols['authorization']})"
     # the client address Envoy trusted (it applies XFF itself when configured), else the
-    # first X-Forwarded-For entry; ports are dropped
+    # first X-Forwarded-For entry; ports are dropped. An internal listener's or a pipe's
+    # address (envoy://internal_client_address/, /run/sock) is no IP address.
     addr = cols["downstream_remote_address"]
     cols["src_ip"] = (
-        f"coalesce(nullif({_host(addr)}, ''), "
+        f"coalesce(CASE WHEN NOT contains({addr}, '/') THEN nullif({_host(addr)}, '') END, "
         f"nullif(trim(split_part({cols['x_forwarded_for']}, ',', 1)), ''))"
     )
     out = [f"{sql} AS {name}" for name, sql in cols.items() if name != "authorization"]
@@ -220,20 +256,22 @@ def _line_counts(files: Sequence[InputFile], stop: threading.Event) -> list[int]
 
 
 def _read_direct(
-    con: duckdb.DuckDBPyConnection, keys: Mapping[str, str], files: Sequence[InputFile]
+    con: duckdb.DuckDBPyConnection,
+    keys: Mapping[str, tuple[str, ...]],
+    files: Sequence[InputFile],
 ) -> int | None:
     """Parse ``files`` with ``read_json`` into the uses of ``_envoy_uses`` (canonical columns,
     the mapping applied while parsing); the number of records read, or None when the batch
     must be read line by line (see the module docstring)."""
     if (
         not files
-        or "filename" in keys.values()
+        or "filename" in _all_keys(keys)
         or any(f.gzipped or not f.head(256).lstrip().startswith(b"{") for f in files)
     ):
         return None
     names = ", ".join(sql_str(f.name) for f in files)
-    columns = ", ".join(f"{sql_str(k)}: 'VARCHAR'" for k in sorted(set(keys.values())))
-    raw = {m: f"j.{_ident(k)}" for m, k in keys.items()}
+    columns = ", ".join(f"{sql_str(k)}: 'VARCHAR'" for k in _all_keys(keys))
+    raw = _raw(keys, "j")
     stop = threading.Event()
     with ThreadPoolExecutor(1) as pool:
         # the line count runs while DuckDB parses (which releases the GIL)
@@ -290,18 +328,18 @@ def _redacted(auth_key: str) -> str:
     """
     key_pattern = "(" + re.escape(json.dumps(auth_key)) + r'\s*:\s*)"(\\.|[^"\\])*"?'
     masked = f"regexp_replace({RECORD}, {sql_str(key_pattern)}, {sql_str(_MASK_KEY)}, 'g')"
-    return f"regexp_replace({masked}, {sql_str(_TOKEN_SCHEME)}, '\\1<redacted>', 'g')"
+    return f"regexp_replace({masked}, {sql_str(_TOKEN_SCHEME)}, '\\1<redacted>\\2', 'g')"
 
 
-def _records_sql(keys: Mapping[str, str], *, safe: bool) -> str:
+def _records_sql(keys: Mapping[str, tuple[str, ...]], *, safe: bool) -> str:
     """One parsed row per line of ``_envoy_lines``; ``reason`` says why a line is unusable.
 
     ``safe`` wraps the JSON parse in ``try()`` so that a malformed line becomes a quarantine
     row instead of failing the batch.
     """
-    struct = sql_str(json.dumps({k: "VARCHAR" for k in sorted(set(keys.values()))}))
+    struct = sql_str(json.dumps({k: "VARCHAR" for k in _all_keys(keys)}))
     parse = f"from_json(line, {struct})"
-    json_raw = {m: f"r.{_ident(k)}" for m, k in keys.items()}
+    json_raw = _raw(keys, "r")
     text_raw = {m: f"t.{m}" for m in TEXT_FIELDS}
     names = ", ".join(sql_str(n) for n in TEXT_FIELDS)
 
@@ -314,7 +352,7 @@ def _records_sql(keys: Mapping[str, str], *, safe: bool) -> str:
                         WHEN event_time IS NULL
                         THEN 'bad start_time: ' || coalesce({raw["start_time"]}, 'missing')
                    END AS reason,
-                   CASE WHEN reason IS NOT NULL THEN {_redacted(keys["authorization"])} END AS raw,
+                   CASE WHEN reason IS NOT NULL THEN {_redacted(keys["authorization"][0])} END AS raw,
                    CASE WHEN {_value(raw["request_id"])} IS NULL THEN content_id({RECORD}) END
                      AS content_key"""
 

@@ -26,6 +26,10 @@ class InputError(Exception):
     """An input path that cannot be read: reported as one clear line, exit code 2."""
 
 
+class EmptyInput(InputError):
+    """A file with nothing in it (log rotation leaves them): nothing to ingest, nothing lost."""
+
+
 @dataclass(frozen=True)
 class InputFile:
     """One input file, with the fingerprint that makes re-ingesting it a no-op."""
@@ -117,11 +121,16 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
         return list(pool.map(open_input, seen))
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def split_lines(f: InputFile) -> tuple[bytes, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """A file's (UTF-8) bytes, the offsets bounding each non-blank line (terminator
     included) and each kept line's 0-based number. No Python loop per line: newlines are
     found with numpy and lines stay slices of the file's bytes."""
     data = f.read_bytes()
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]  # a byte-order mark (Windows tools write one) is no content
     if not data.isascii():
         try:
             data.decode("utf-8")

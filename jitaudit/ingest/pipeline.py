@@ -16,7 +16,7 @@ import duckdb
 from jitaudit.conform import check_sql, conform, split
 from jitaudit.ingest import registry, transforms
 from jitaudit.ingest.base import Context, Normalised
-from jitaudit.ingest.files import InputFile, expand
+from jitaudit.ingest.files import EmptyInput, InputError, InputFile, expand
 from jitaudit.lake import InputRef, Lake, view_sql
 from jitaudit.schema import INGEST_TABLES, empty, spec
 
@@ -73,6 +73,8 @@ class SourceStats:
 class IngestReport:
     sources: dict[str, SourceStats] = field(default_factory=dict)
     commits: int = 0
+    #: why each file that no ingester recognised (format ``auto``) was left out, one line each
+    unrecognised: list[str] = field(default_factory=list)
 
     def render(self) -> str:
         head = f"{'source':<12}{'files':>7}{'skipped':>9}{'read':>10}{'normalised':>12}"
@@ -133,13 +135,28 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest ``paths`` into ``lake``. Raises InputError (exit 2) before writing anything when
-    a path is unreadable or a file's format is unknown."""
+    a path is unreadable or no file's format is known. With format ``auto``, files that no
+    ingester recognises (or that are empty) are left out and the others ingested; the report's
+    ``unrecognised`` says which and why, so one stray file does not hold back a directory."""
     files = expand(paths)
-    formats = {
-        f.path: (registry.get(fmt).name if fmt != "auto" else registry.detect(f)) for f in files
-    }
-    done = lake.committed_inputs()
+    formats: dict[Path, str] = {}
+    empty_files: list[str] = []
     report = IngestReport()
+    for f in files:
+        if fmt != "auto":
+            formats[f.path] = registry.get(fmt).name
+            continue
+        try:
+            formats[f.path] = registry.detect(f)
+        except EmptyInput as exc:
+            empty_files.append(str(exc))
+        except InputError as exc:
+            report.unrecognised.append(str(exc))
+    if not formats:  # nothing to ingest: nothing is written
+        first = (report.unrecognised or empty_files)[0]
+        raise InputError(first if len(files) == 1 else f"none of {len(files)} files: {first}")
+    files = [f for f in files if f.path in formats]
+    done = lake.committed_inputs()
     by_format: dict[str, list[InputFile]] = {}
     for f in files:
         stats = report.sources.setdefault(formats[f.path], SourceStats())

@@ -76,8 +76,15 @@ class SquidIngester:
                    nullif(p.method, '-') AS method,
                    nullif({_url("p.url")}, '') AS url,
                    nullif(url_decode(nullif(p.user, '-')), '') AS proxy_user,
-                   CASE WHEN p.ts = '' THEN 'not a Squid native access.log line' END AS reason,
-                   CASE WHEN p.ts = '' THEN {RECORD} END AS raw,
+                   CASE WHEN p.ts = '' THEN 'not a Squid native access.log line'
+                        -- a connection that closed before sending a request (Squid 4:
+                        -- NONE/000 ... NONE error:transaction-end-before-headers; Squid 5+:
+                        -- NONE_NONE/000 ... - error:...) is no use of anything
+                        WHEN p.method IN ('-', 'NONE')
+                        THEN 'no request: Squid logged ' || p.code || '/' || p.status || ' '
+                             || p.url
+                   END AS reason,
+                   CASE WHEN reason IS NOT NULL THEN {RECORD} END AS raw,
                    content_id({RECORD}) AS event_id
             FROM (SELECT source_file, source_offset, line,
                          regexp_extract(line, {sql_str(NATIVE_PATTERN)}, [{names}]) AS p

@@ -135,6 +135,83 @@ def test_uses_from_default_and_istio_text(lake: Lake) -> None:
     assert q == [("not an Envoy access log line", 4)]
 
 
+def test_istio_text_formats_of_every_version(lake: Lake) -> None:
+    # lines as Istio 1.0/1.1 (five-field tail), 1.2-1.5 (mixer status), 1.6-1.8 (mixer status
+    # and transport failure reason) and 1.9+ (details, an empty route name, internal listener
+    # addresses) wrote them, from Istio's documentation and issues
+    report = ingest([ENVOY / "istio-text-legacy.log"], lake, "envoy")
+    s = report.sources["envoy"]
+    assert (s.read, s.normalised, s.quarantined) == (12, 12, 0)
+    u = _uses(lake)
+    # a TCP connection names its host by SNI, else by Istio's outbound cluster
+    assert (u[0]["action"], u[0]["target"], u[0]["src_ip"]) == (
+        "TCP",
+        "www.google.com",
+        "172.30.109.82",
+    )
+    assert (u[4]["target"], u[3]["target"]) == ("netcat1", None)  # PassthroughCluster: unknown
+    assert (u[2]["action"], u[2]["target"], u[2]["src_ip"]) == (
+        "GET /index",
+        "hello-world",
+        "192.168.167.113",
+    )
+    assert u[2]["request_id"] == "c0ce81db-4f5a-9134-8a5c-f8c076c91652"
+    assert (u[6]["outcome"], u[6]["error_code"], u[6]["user_agent"]) == (
+        "error",
+        "UF,URX",
+        "curl/7.79.1",
+    )
+    assert u[7]["action"] == "POST /keycloak/realms/master/protocol/openid-connect/token"
+    assert (u[9]["target"], u[9]["src_ip"]) == ("172.18.0.101", "10.244.0.1")
+    # an internal listener's address is no client IP
+    assert (u[11]["target"], u[11]["src_ip"]) == ("en.wikipedia.org", None)
+
+
+def test_envoy_gateway_json_keys(lake: Lake) -> None:
+    # Envoy Gateway's default JSON names keys after the headers (":authority",
+    # "x-envoy-origin-path", "x-request-id", ...)
+    report = ingest([ENVOY / "envoy-gateway.log"], lake)
+    s = report.sources["envoy"]
+    assert (s.read, s.normalised, s.quarantined) == (2, 2, 0)
+    ai, v6 = _uses(lake)
+    assert (ai["action"], ai["target"], ai["outcome"]) == (
+        "POST /v1/chat/completions",
+        "ai-gateway.envoy-gateway-system",
+        "error",
+    )
+    assert ai["request_id"] == "65280e53-8a89-467a-b0e4-cc18a1a2cb06"
+    assert ai["event_id"] == "65280e53-8a89-467a-b0e4-cc18a1a2cb06@2025-06-24T21:26:50.836Z"
+    assert (ai["user_agent"], ai["src_ip"]) == ("curl/7.61.1", "10.129.2.19")
+    assert (v6["action"], v6["target"], v6["src_ip"]) == (
+        "GET /",
+        "example.com",
+        "2a02:1234:5678::5a24",
+    )
+
+
+def test_quarantined_lines_keep_their_text_but_no_credential(tmp_path: Path, lake: Lake) -> None:
+    legacy = (ENVOY / "istio-text-legacy.log").read_text().splitlines()[7]
+    credential = "ghp_16C7e42F292c6912E7710c838347Ae178B4a"
+    f = tmp_path / "access.log"
+    f.write_text(
+        legacy.replace("[2022-05-27T13:21:24.535Z]", "[not a time]")
+        + "\n"
+        + json.dumps({"start_time": "soon", "path": "/", "auth_header": f"token {credential}"})
+        + "\n"
+    )
+    report = ingest([f], lake, "envoy")
+    assert report.sources["envoy"].quarantined == 2
+    raw = [
+        r[0]
+        for r in lake.connect()
+        .execute("SELECT raw FROM quarantine ORDER BY source_offset")
+        .fetchall()
+    ]
+    # the OAuth token endpoint in a request line is no credential: the line is kept as written
+    assert raw[0] == legacy.replace("[2022-05-27T13:21:24.535Z]", "[not a time]")
+    assert credential not in raw[1] and "token <redacted>" in raw[1]
+
+
 def test_key_names_are_configurable(tmp_path: Path, lake: Lake) -> None:
     keys = {
         "start_time": "ts",

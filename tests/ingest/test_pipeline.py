@@ -128,6 +128,24 @@ def test_unknown_format_and_missing_path_are_input_errors(tmp_path: Path, lake: 
     assert lake.commits() == []
 
 
+def test_a_file_of_unknown_format_does_not_hold_back_the_others(tmp_path: Path, lake: Lake) -> None:
+    d = tmp_path / "logs"
+    d.mkdir()
+    _write(d / "a.log", [_rec(0), _rec(1)])
+    (d / "notes.txt").write_text("hello world\n")
+    (d / "rotated.log").write_text("")  # log rotation leaves empty files: nothing to ingest
+    report = ingest([d], lake)
+    assert report.sources["toy"].normalised == 2
+    assert (
+        len(report.unrecognised) == 1 and "notes.txt: unknown log format" in report.unrecognised[0]
+    )
+    # only empty files or only unknown ones: an input error, nothing written
+    other = Lake(tmp_path / "other")
+    with pytest.raises(InputError, match="none of 2 files"):
+        ingest([d / "notes.txt", d / "rotated.log"], other)
+    assert other.commits() == []
+
+
 def test_directories_and_globs_expand_recursively(tmp_path: Path, lake: Lake) -> None:
     (tmp_path / "d" / "sub").mkdir(parents=True)
     _write(tmp_path / "d" / "sub" / "x.log.gz", [_rec(0)], gz=True)

@@ -77,6 +77,26 @@ def test_uses_denials_connect_and_quirks(lake: Lake) -> None:
     ]
 
 
+def test_a_connection_without_a_request_is_quarantined_with_its_line(lake: Lake) -> None:
+    # a client that closes before sending headers: Squid 5+ logs NONE_NONE/000 with method
+    # "-", Squid 4 NONE/000 with method NONE (lines as real proxies wrote them)
+    report = ingest([SQUID / "access-no-request.log"], lake)
+    s = report.sources["squid"]
+    assert (s.read, s.normalised, s.quarantined) == (4, 2, 2)
+    assert [u["action"] for u in _uses(lake)] == ["GET", "CONNECT"]
+    lines = (SQUID / "access-no-request.log").read_text().splitlines()
+    # offsets count from 0
+    q = lake.connect().execute("SELECT source_offset, reason, raw FROM quarantine ORDER BY 1")
+    assert q.fetchall() == [
+        (
+            2,
+            "no request: Squid logged NONE_NONE/000 error:transaction-end-before-headers",
+            lines[2],
+        ),
+        (3, "no request: Squid logged NONE/000 error:transaction-end-before-headers", lines[3]),
+    ]
+
+
 def test_reingest_adds_nothing_and_rotated_repeats_dedupe(lake: Lake) -> None:
     ingest([SQUID / "access.log"], lake)
     assert ingest([SQUID / "access.log"], lake).commits == 0
