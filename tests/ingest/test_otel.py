@@ -247,3 +247,38 @@ def test_large_batches_parse_in_slices_with_the_same_result(
         k: v for k, v in whole.items() if k != "seconds"
     }
     assert _tasks(sliced_lake) == _tasks(lake) and _uses(sliced_lake) == _uses(lake)
+
+
+def test_a_line_cut_short_keeps_no_prompt_in_quarantine(tmp_path: Path, lake: Lake) -> None:
+    # structured messages (the GenAI conventions' recommended form) nest the content in
+    # kvlist values; a line cut short inside them is quarantined with every string masked
+    line = (OTEL / "planner.jsonl").read_text().splitlines()[0]
+    messages = (
+        '{"key":"gen_ai.input.messages","value":{"arrayValue":{"values":[{"kvlistValue":'
+        '{"values":[{"key":"role","value":{"stringValue":"user"}},{"key":"parts","value":'
+        '{"arrayValue":{"values":[{"kvlistValue":{"values":[{"key":"content","value":'
+        '{"stringValue":"PROMPT-db-password-hunter2"}}]}}]}}}]}}]}}},'
+    )
+    marker = '"attributes":['
+    at = line.index(marker, line.index('"traceId"')) + len(marker)  # the span's attributes
+    cut = (line[:at] + messages + line[at:])[: at + len(messages) + 40]
+    f = tmp_path / "cut.jsonl"
+    f.write_text(cut + "\n")
+    report = ingest([f], lake, "otel")
+    assert report.sources["otel"].quarantined == 1
+    raw = lake.connect().execute("SELECT raw FROM quarantine").fetchall()[0][0]
+    assert "hunter2" not in raw and "planner-svc" not in raw
+    assert '"key":"content"' in raw and '"traceId":"5B8EFFF798038103D269B633813FC60C"' in raw
+
+
+def test_a_byte_order_mark_and_crlf_change_nothing(tmp_path: Path, lake: Lake) -> None:
+    text = (OTEL / "planner.jsonl").read_text()
+    f = tmp_path / "planner-windows.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    report = ingest([f], lake)  # detected despite the mark
+    other = Lake(tmp_path / "plain")
+    plain = ingest([OTEL / "planner.jsonl"], other)
+    assert report.sources["otel"].to_json() | {"seconds": 0} == plain.sources["otel"].to_json() | {
+        "seconds": 0
+    }
+    assert report.sources["otel"].quarantined == 0
