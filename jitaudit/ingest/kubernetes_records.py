@@ -25,7 +25,8 @@ def load_records(
     ``unwrap`` is a SQL expression over a valid JSON text ``j`` that yields the JSON[] list of
     records a wrapper holds, or NULL when ``j`` is itself a record. ``reason`` is NULL for a
     JSON record and says why otherwise (those rows go to quarantine). ``source_offset`` is the
-    0-based line for line files and the record index for documents.
+    0-based line for line files and the record index for documents and for line files with a
+    wrapper on a line (records numbered through the file).
     """
     lines = f"_{table}_lines"
     con.register(lines, lines_table(files))
@@ -47,20 +48,42 @@ def load_records(
     )
     con.execute(
         f"""
+        CREATE OR REPLACE TEMP TABLE _{table}_w AS
+        WITH u AS (SELECT *, text AS j, json_valid(text) AS ok FROM _{table}_units)
+        SELECT *, CASE WHEN ok THEN {unwrap} END AS items FROM u
+        """
+    )
+    # a wrapper on one line of a line file (a webhook's EventList, a one-line entries array)
+    # holds many records: records are then numbered through the file, so that each has its own
+    # offset (repeats are counted per file and offset)
+    wrapped_lines = con.execute(
+        f"SELECT count(*) FROM _{table}_w WHERE items IS NOT NULL AND NOT doc"
+    ).fetchall()[0][0]
+    if wrapped_lines:
+        numbered = f"""SELECT *, coalesce(sum(coalesce(len(items), 1)) OVER (
+                         PARTITION BY source_file ORDER BY source_offset
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS base,
+                       bool_or(items IS NOT NULL) OVER (PARTITION BY source_file) AS by_record
+                       FROM _{table}_w"""
+    else:
+        numbered = f"SELECT *, 0 AS base, doc AS by_record FROM _{table}_w"
+    con.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
-        WITH u AS (SELECT *, text AS j, json_valid(text) AS ok FROM _{table}_units),
-        w AS (SELECT *, CASE WHEN ok THEN {unwrap} END AS items FROM u)
-        SELECT source_file, source_offset, text AS rec,
+        WITH w AS ({numbered})
+        SELECT source_file, CASE WHEN by_record THEN base ELSE source_offset END AS source_offset,
+               text AS rec,
                CASE WHEN NOT ok THEN CASE WHEN doc THEN 'not a valid JSON document'
                                           ELSE 'not valid JSON' END END AS reason
         FROM w WHERE items IS NULL
         UNION ALL
-        SELECT source_file, CASE WHEN doc THEN idx ELSE source_offset END AS source_offset,
+        SELECT source_file, CASE WHEN by_record THEN base + idx ELSE source_offset END,
                CAST(item AS VARCHAR) AS rec, NULL AS reason
-        FROM (SELECT source_file, source_offset, doc, unnest(items) AS item,
+        FROM (SELECT source_file, source_offset, base, by_record, unnest(items) AS item,
                      unnest(range(len(items))) AS idx
               FROM w WHERE items IS NOT NULL)
         """
     )
+    con.execute(f"DROP TABLE _{table}_w")
     con.execute(f"DROP VIEW _{table}_units")
     con.unregister(lines)

@@ -79,6 +79,30 @@ def test_counts_reconcile_with_folded_stages_duplicates_and_quarantine(lake: Lak
     ]
 
 
+def test_webhook_batches_on_one_line_give_each_event_its_own_offset(
+    tmp_path: Path, lake: Lake
+) -> None:
+    # a webhook receiver that appends each POSTed EventList as one line; the second file holds
+    # the first batch again (a retried POST) and a new one
+    batch = json.loads(WEBHOOK.read_text())
+    later = {**batch, "items": [{**e, "auditID": e["auditID"][:-1] + "f"} for e in batch["items"]]}
+    first, retried = tmp_path / "batches-0001.log", tmp_path / "batches-0002.log"
+    first.write_text(json.dumps(batch) + "\n")
+    retried.write_text(json.dumps(batch) + "\n" + json.dumps(later) + "\n")
+    s = ingest([first], lake).sources["kubernetes"]
+    assert (s.read, s.normalised, s.duplicates) == (2, 2, 0)
+    offsets = query_rows(lake, "SELECT source_offset FROM uses ORDER BY 1")
+    assert [r["source_offset"] for r in offsets] == [0, 1]  # records, not the one line
+    s = ingest([retried], lake).sources["kubernetes"]
+    assert (s.read, s.normalised, s.duplicates) == (4, 2, 2)
+    assert query_rows(lake, "SELECT count(*) AS n FROM uses") == [{"n": 4}]
+    later_offsets = query_rows(
+        lake,
+        f"SELECT source_offset FROM uses WHERE source_file = '{retried.as_posix()}' ORDER BY 1",
+    )
+    assert [r["source_offset"] for r in later_offsets] == [2, 3]
+
+
 def test_token_request_is_a_grant_keyed_by_its_jti(loaded: Lake) -> None:
     g = one_row(loaded, "grants", "7c3e9a12-4f5b-4d8e-9a1c-2b3d4e5f6a70")
     assert g["grant_id"] == g["credential_id"] == JTI
