@@ -105,7 +105,11 @@ SELECT '{NAME}' AS source, source_file, source_offset,
             WHEN event_time_text IS NULL THEN 'missing eventTime'
             ELSE 'bad eventTime: ' || left(event_time_text, 60) END AS reason,
        ct_redact(coalesce(malformed, detail)) AS raw
-FROM ct_rec WHERE {_BAD}
+FROM ct_rec WHERE ({_BAD})
+  -- an Insights event (CloudTrail-Insight/ files) describes unusual API activity, not a call:
+  -- read and passed over, like a digest file
+  AND NOT (event_name IS NULL AND malformed IS NULL
+           AND contains(detail, '"AwsCloudTrailInsight"'))
 UNION ALL
 SELECT '{NAME}', source_file, source_offset, reason, ct_redact(raw) FROM ct_bad
 """

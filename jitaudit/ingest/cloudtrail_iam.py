@@ -23,6 +23,14 @@ SERVICE_PREFIX: dict[str, str] = {
 #: ``<prefix>:<eventName>`` → IAM action, where the API operation is authorised by another
 #: action (S3 HEAD requests, list calls and multipart uploads are the common ones)
 ACTION_ALIAS: dict[str, str] = {
+    "s3:ListBuckets": "s3:ListAllMyBuckets",
+    "s3:GetBucketLifecycle": "s3:GetLifecycleConfiguration",
+    "s3:PutBucketLifecycle": "s3:PutLifecycleConfiguration",
+    "s3:DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
+    "s3:GetBucketReplication": "s3:GetReplicationConfiguration",
+    "s3:PutBucketReplication": "s3:PutReplicationConfiguration",
+    "s3:DeleteBucketReplication": "s3:PutReplicationConfiguration",
+    "s3:DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
     "s3:HeadObject": "s3:GetObject",
     "s3:HeadBucket": "s3:ListBucket",
     "s3:ListObjects": "s3:ListBucket",
@@ -95,7 +103,7 @@ def _arn_or(value: str, service: str, rest: str, regional: bool = True) -> str:
 #: Resource ARN derived from request parameters when the record has no ``resources``.
 #: Columns used: p_* request parameters, region, account, event_source, request_parameters.
 RESOURCE_FROM_PARAMS_SQL = f"""coalesce(
-  CASE WHEN p_bucket IS NOT NULL AND event_source IN ('s3.amazonaws.com', 's3-control.amazonaws.com')
+  CASE WHEN nullif(p_bucket, '') IS NOT NULL AND event_source IN ('s3.amazonaws.com', 's3-control.amazonaws.com')
        THEN 'arn:' || {_PARTITION} || ':s3:::' || p_bucket || coalesce('/' || p_key, '') END,
   p_policy_arn, p_topic_arn,
   CASE WHEN event_source = 'iam.amazonaws.com' THEN

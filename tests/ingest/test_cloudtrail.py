@@ -275,3 +275,26 @@ def test_canary_secrets_never_reach_the_lake(lake: Lake, tmp_path: Path) -> None
     for p in parquet:
         text = repr(con.execute(f"SELECT * FROM read_parquet('{p}')").fetchall())
         assert CANARY not in text, p
+
+
+def test_s3_names_its_calls_by_their_iam_actions(lake: Lake) -> None:
+    # the S3 user guide's CloudTrail examples: ListBuckets is authorised by
+    # s3:ListAllMyBuckets; PutBucketAcl logs an empty bucketName (no bucket, so no ARN)
+    report = ingest([CT / "s3-userguide"], lake)
+    assert report.sources["cloudtrail"].quarantined == 0
+    uses = {
+        r["event_name"]: r
+        for r in query_rows(
+            lake, "SELECT split_part(action, ':', 2) AS event_name, action, resource FROM uses"
+        )
+    }
+    assert uses["ListAllMyBuckets"]["action"] == "s3:ListAllMyBuckets"
+    assert uses["PutBucketAcl"]["resource"] is None
+    assert uses["GetBucketVersioning"]["resource"] == "arn:aws:s3:::DOC-EXAMPLE-BUCKET1"
+
+
+def test_insights_events_are_read_and_passed_over(lake: Lake) -> None:
+    # a CloudTrail-Insight/ file holds unusual-activity summaries, not calls
+    s = ingest([CT / "insight"], lake).sources["cloudtrail"]
+    assert (s.read, s.normalised, s.quarantined) == (1, 1, 0)
+    assert sum(s.rows.values()) == 0
