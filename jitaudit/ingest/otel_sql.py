@@ -138,9 +138,14 @@ def _parse_chunk(con: duckdb.DuckDBPyConnection, verb: str) -> None:
         SELECT source_file, source_offset,
                otel_id(s.traceId, 16) AS trace_id, otel_id(s.spanId, 8) AS span_id,
                otel_id(s.parentSpanId, 8) AS parent_span_id, s.name AS name,
+               -- the operation, else the span name's, else a tool call by its tool name alone
+               -- (instrumentations that predate gen_ai.operation.name: pydantic-ai's
+               -- "running tool" spans)
                coalesce(otel_str(s.attributes, 'gen_ai.operation.name'),
                         CASE WHEN split_part(s.name, ' ', 1) IN ('invoke_agent', 'execute_tool')
-                             THEN split_part(s.name, ' ', 1) END) AS op,
+                             THEN split_part(s.name, ' ', 1) END,
+                        CASE WHEN otel_str(s.attributes, 'gen_ai.tool.name') IS NOT NULL
+                             THEN 'execute_tool' END) AS op,
                otel_nanos(s.startTimeUnixNano) AS start_ts,
                otel_nanos(s.endTimeUnixNano) AS end_ts,
                coalesce(s.status.code IN ('2', 'STATUS_CODE_ERROR'), false) AS status_error,

@@ -282,3 +282,13 @@ def test_a_byte_order_mark_and_crlf_change_nothing(tmp_path: Path, lake: Lake) -
         "seconds": 0
     }
     assert report.sources["otel"].quarantined == 0
+
+
+def test_a_tool_span_without_an_operation_name_is_a_tool_call(lake: Lake) -> None:
+    # pydantic-ai's default instrumentation (version 2) names its tool spans "running tool"
+    # and gives gen_ai.tool.name and gen_ai.tool.call.id but no gen_ai.operation.name
+    report = ingest([OTEL / "pydantic-ai-v2.jsonl"], lake)
+    s = report.sources["otel"]
+    assert (s.read, s.quarantined, s.rows) == (5, 0, {"uses": 1, "tasks": 0})
+    use = lake.connect().execute("SELECT action, request_id, outcome FROM uses").fetchall()
+    assert use == [("my_ret", "pyd_ai_tool_call_id__my_ret", "success")]
