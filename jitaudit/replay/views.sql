@@ -48,36 +48,55 @@ resolved AS (
 SELECT trace_id, span_id, owner_agent, owner_task FROM resolved
 WHERE owner_agent IS NOT NULL;
 
+-- name: replay_task_runs
+-- One row per agent run of a task (an invoke_agent span, or a task row of another source) with
+-- the agent that delegated it and the task it was delegated from, also when these are known
+-- only from a span that arrived after it (replay_span_owners). A run delegated by another agent
+-- within the same task is an inner run: frameworks such as Google ADK and the OpenAI Agents
+-- SDK give a sub-agent the conversation id (= task) of the run that called it.
+CREATE OR REPLACE VIEW replay_task_runs AS
+SELECT task_id, agent_id, parent_task_id, delegated_by, objective, targets,
+       started_at, ended_at,
+       CASE WHEN delegated_by IS NOT NULL AND parent_task_id IS NULL THEN 1 ELSE 0 END
+         AS inner_run
+FROM (
+  SELECT t.task_id, t.agent_id, t.objective, t.targets, t.started_at, t.ended_at,
+         coalesce(t.parent_task_id,
+                  CASE WHEN t.task_id <> o.owner_task THEN o.owner_task END) AS parent_task_id,
+         coalesce(t.delegated_by,
+                  CASE WHEN t.agent_id IS NULL OR t.agent_id <> o.owner_agent
+                       THEN o.owner_agent END) AS delegated_by
+  FROM tasks t
+  LEFT JOIN replay_span_owners o
+    ON t.source = 'otel' AND t.ancestor_span_id IS NOT NULL
+   AND o.trace_id = t.trace_id AND o.span_id = substr(t.event_id, length(t.trace_id) + 2)
+  WHERE t.task_id IS NOT NULL
+) r;
+
 -- name: replay_tasks
 -- One row per task: its agent, delegation, objective, declared targets and window. Several
--- sources may describe one task (invoke_agent spans, grant metadata); spans win. A missing
+-- sources may describe one task (invoke_agent spans, grant metadata); spans win, and of the
+-- runs of a task the one no other agent delegated within it names its agent. A missing
 -- completion signal leaves ended_at NULL.
 CREATE OR REPLACE VIEW replay_tasks AS
 WITH merged AS (
   SELECT task_id, agent_id, parent_task_id, delegated_by, objective, targets,
-         started_at, ended_at, 0 AS from_grant
-  FROM tasks WHERE task_id IS NOT NULL
+         started_at, ended_at, 0 AS from_grant, inner_run
+  FROM replay_task_runs
   UNION ALL
   SELECT task_id, agent_id, parent_task_id, CAST(NULL AS VARCHAR), objective, targets,
-         CAST(NULL AS TIMESTAMP), CAST(NULL AS TIMESTAMP), 1
+         CAST(NULL AS TIMESTAMP), CAST(NULL AS TIMESTAMP), 1, 0
   FROM grants WHERE task_id IS NOT NULL
-  UNION ALL
-  -- the delegation of an invoke_agent span whose parent span came in a later batch
-  SELECT t.task_id, CAST(NULL AS VARCHAR),
-         CASE WHEN t.task_id <> o.owner_task THEN o.owner_task END,
-         CASE WHEN t.agent_id IS NULL OR t.agent_id <> o.owner_agent THEN o.owner_agent END,
-         CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR[]), CAST(NULL AS TIMESTAMP),
-         CAST(NULL AS TIMESTAMP), 0
-  FROM tasks t JOIN replay_span_owners o
-    ON o.trace_id = t.trace_id AND o.span_id = substr(t.event_id, length(t.trace_id) + 2)
-  WHERE t.source = 'otel' AND t.ancestor_span_id IS NOT NULL AND t.task_id IS NOT NULL
 )
 SELECT task_id,
-       coalesce(min(CASE WHEN from_grant = 0 THEN agent_id END), min(agent_id)) AS agent_id,
+       coalesce(min(CASE WHEN from_grant = 0 AND inner_run = 0 THEN agent_id END),
+                min(CASE WHEN from_grant = 0 THEN agent_id END), min(agent_id)) AS agent_id,
        min(parent_task_id) AS parent_task_id,
-       min(delegated_by) AS delegated_by,
-       coalesce(min(CASE WHEN from_grant = 0 THEN objective END), min(objective)) AS objective,
-       coalesce(min(CASE WHEN from_grant = 0 THEN targets END), min(targets)) AS targets,
+       min(CASE WHEN inner_run = 0 THEN delegated_by END) AS delegated_by,
+       coalesce(min(CASE WHEN from_grant = 0 AND inner_run = 0 THEN objective END),
+                min(CASE WHEN from_grant = 0 THEN objective END), min(objective)) AS objective,
+       coalesce(min(CASE WHEN from_grant = 0 AND inner_run = 0 THEN targets END),
+                min(CASE WHEN from_grant = 0 THEN targets END), min(targets)) AS targets,
        min(started_at) AS started_at,
        CASE WHEN count(started_at) > 0 AND count(ended_at) = count(started_at)
             THEN max(ended_at) END AS ended_at
@@ -397,11 +416,18 @@ GROUP BY outcome, join_basis, mints_credential, has_credential, has_grant, has_g
               THEN TRUE ELSE FALSE END;
 
 -- name: replay_delegations
--- Delegation edges: a task started by another agent's task (parent agent → child agent).
+-- Delegation edges (parent agent → child agent): a task started by another agent's task, and
+-- an inner run, delegated by another agent within the same task (parent_task_id = the task).
 CREATE OR REPLACE VIEW replay_delegations AS
 SELECT t.task_id, t.agent_id AS child_agent_id,
        coalesce(t.delegated_by, p.agent_id) AS parent_agent_id,
        t.parent_task_id, t.started_at, t.ended_at
 FROM replay_tasks t
 LEFT JOIN replay_tasks p ON p.task_id = t.parent_task_id
-WHERE t.parent_task_id IS NOT NULL OR t.delegated_by IS NOT NULL;
+WHERE t.parent_task_id IS NOT NULL OR t.delegated_by IS NOT NULL
+UNION ALL
+SELECT task_id, agent_id, delegated_by, task_id, min(started_at),
+       CASE WHEN count(ended_at) = count(*) THEN max(ended_at) END
+FROM replay_task_runs
+WHERE inner_run = 1
+GROUP BY task_id, agent_id, delegated_by;

@@ -292,3 +292,48 @@ def test_a_tool_span_without_an_operation_name_is_a_tool_call(lake: Lake) -> Non
     assert (s.read, s.quarantined, s.rows) == (5, 0, {"uses": 1, "tasks": 0})
     use = lake.connect().execute("SELECT action, request_id, outcome FROM uses").fetchall()
     assert use == [("my_ret", "pyd_ai_tool_call_id__my_ret", "success")]
+
+
+def _delegation_view(lake: Lake) -> tuple[list[tuple[object, ...]], ...]:
+    con = lake.connect()
+    replay.register(con)
+    return (
+        con.execute(
+            "SELECT task_id, agent_id, parent_task_id, delegated_by FROM replay_tasks ORDER BY 1"
+        ).fetchall(),
+        con.execute(
+            "SELECT task_id, child_agent_id, parent_agent_id, parent_task_id FROM replay_delegations"
+        ).fetchall(),
+        con.execute(
+            "SELECT action, effective_agent_id, effective_task_id FROM replay_uses ORDER BY 1"
+        ).fetchall(),
+    )
+
+
+@pytest.mark.parametrize("order", ["one batch", "as exported", "parents first"])
+def test_a_sub_agent_in_its_callers_conversation_is_an_inner_delegation(
+    tmp_path: Path, lake: Lake, order: str
+) -> None:
+    # Google ADK gives every agent of a session the session id as gen_ai.conversation.id: the
+    # root agent's transfer to weather_agent is a delegation inside one task (ADK's span
+    # attributes; the exporter sends the tool and model calls before the agent runs)
+    lines = (OTEL / "adk-session.jsonl").read_text().splitlines()
+    parts = [tmp_path / "tools.jsonl", tmp_path / "agents.jsonl"]
+    for path, line in zip(parts, lines, strict=True):
+        path.write_text(line + "\n")
+    batches = {
+        "one batch": [[OTEL / "adk-session.jsonl"]],
+        "as exported": [[parts[0]], [parts[1]]],
+        "parents first": [[parts[1]], [parts[0]]],
+    }[order]
+    for batch in batches:
+        ingest(batch, lake)
+    session = "3f0c2b1e-5a4d-4e8f-9b6a-1c2d3e4f5a6b"
+    tasks, delegations, uses = _delegation_view(lake)
+    # one task, run by the root agent, not delegated to itself
+    assert tasks == [(session, "root_agent", None, None)]
+    assert delegations == [(session, "weather_agent", "root_agent", session)]
+    assert uses == [
+        ("get_weather", "weather_agent", session),
+        ("transfer_to_agent", "root_agent", session),
+    ]
