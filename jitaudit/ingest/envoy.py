@@ -68,7 +68,8 @@ DEFAULT_KEYS: dict[str, str] = {
     )
 }
 
-# Envoy's default format, with the additions of Istio's default text formats:
+# Envoy's default format (Emissary-ingress prefixes it with ACCESS), with the additions of
+# Istio's default text formats:
 # [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
 # %RESPONSE_FLAGS% [istio >= 1.9: %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%]
 # [istio: up to two quoted fields, "%UPSTREAM_TRANSPORT_FAILURE_REASON%" and, before 1.9,
@@ -78,7 +79,7 @@ DEFAULT_KEYS: dict[str, str] = {
 # %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS%
 # %REQUESTED_SERVER_NAME% (and since 1.2 %ROUTE_NAME%, empty when unset)]
 TEXT_PATTERN = (
-    r'^\[([^\]]+)\] "(\S+) (\S+) ([^"]*)" (\S+) (\S+)'
+    r'^(?:ACCESS )?\[([^\]]+)\] "(\S+) (\S+) ([^"]*)" (\S+) (\S+)'
     r'(?: ([^\s"]+) ([^\s"]+))?(?: "[^"]*"){0,2}'
     r' (\S+) (\S+) (\S+) \S+ "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)"'
     r"(?: (\S+) \S+ \S+ (\S+)(?: (\S*))?(?: \S*)?)?\s*$"

@@ -6,6 +6,7 @@ import glob
 import gzip
 import hashlib
 import os
+import re
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -123,6 +124,25 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
 
 _BOM = b"\xef\xbb\xbf"
 
+#: the prefix the container runtime (CRI: containerd, CRI-O) writes before each line a
+#: container printed, in the files kubelet keeps under /var/log/pods: time, stream, and F (a
+#: full line) or P (a part of a longer line, continued on the next)
+CRI_PREFIX = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+    r" (?:stdout|stderr) [FP] "
+)
+_CRI = re.compile(CRI_PREFIX)
+
+
+def is_cri(head: str) -> bool:
+    """Whether a file's text starts with a container runtime's line prefix."""
+    return bool(_CRI.match(head))
+
+
+def strip_cri(text: str) -> str:
+    """``text`` without the container runtime's prefix on each line (for format detection)."""
+    return "\n".join(_CRI.sub("", line, count=1) for line in text.split("\n"))
+
 
 def split_lines(f: InputFile) -> tuple[bytes, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """A file's (UTF-8) bytes, the offsets bounding each non-blank line (terminator
@@ -174,6 +194,9 @@ def lines_table(files: Sequence[InputFile], *, keep_terminators: bool = False) -
             mask = np.zeros(len(offsets) - 1, bool)
             mask[numbers] = True
             lines = lines.filter(pa.array(mask))
+        if is_cri(data[:128].decode("utf-8", errors="replace")):
+            # a container's log as kubelet keeps it: the line is what the container printed
+            lines = pc.replace_substring_regex(lines, pattern=CRI_PREFIX, replacement="")
         if not keep_terminators:
             lines = pc.utf8_rtrim(lines, characters="\r\n")
         tables.append(

@@ -335,3 +335,23 @@ def test_a_record_that_needs_its_line_is_read_line_by_line(tmp_path: Path, lake:
     ingest([f], lake, "envoy")
     ids = [u["event_id"] for u in _uses(lake)]
     assert len(ids) == 5 and ids[2].startswith("h:") and ids[3].startswith("req-3@")
+
+
+def test_container_logs_as_kubelet_keeps_them(lake: Lake) -> None:
+    # /var/log/pods/<pod>/istio-proxy/0.log: the runtime's time, stream and F before each line
+    report = ingest([ENVOY / "istio-proxy-cri.log"], lake)  # detected through the prefix
+    s = report.sources["envoy"]
+    assert (s.read, s.normalised, s.quarantined) == (3, 3, 0)
+    u = _uses(lake)
+    assert [r["action"] for r in u] == ["GET /", "GET /", "GET /"]
+    assert u[0]["outcome"] == "error" and u[0]["error_code"] == "NR"
+    # the time is Envoy's own, not the runtime's
+    assert u[1]["event_time"].isoformat() == "2024-04-08T20:53:05.142000"
+    assert u[1]["target"] == "172.18.0.101" and u[1]["src_ip"] == "10.244.0.1"
+
+
+def test_emissary_access_lines(lake: Lake) -> None:
+    # Emissary-ingress (Ambassador) prefixes Envoy's default format with ACCESS
+    s = ingest([ENVOY / "emissary.log"], lake).sources["envoy"]
+    assert (s.read, s.normalised, s.quarantined) == (3, 3, 0)
+    assert [r["outcome"] for r in _uses(lake)] == ["denied", "success", "error"]
