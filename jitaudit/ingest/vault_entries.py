@@ -155,6 +155,14 @@ def stage(con: duckdb.DuckDBPyConnection) -> Staged:
                      json_extract(j, {_list(_OBJECTS)}) AS _o
               FROM _vault_raw2 WHERE is_obj)"""
     )
+    # an entry without request.id (old versions log some, e.g. operation "help") is named by
+    # its request object, which its request and response entries log alike, so they still pair
+    con.execute(
+        """UPDATE _vault_e AS e SET rid = content_id(json_extract(r.j, '$.request'))
+        FROM _vault_raw2 AS r
+        WHERE e.rid IS NULL AND r.source_file = e.source_file
+          AND r.source_offset = e.source_offset AND json_exists(r.j, '$.request')"""
+    )
     con.execute(
         rf"""CREATE OR REPLACE TEMP TABLE _vault_bad AS
         SELECT source_file, source_offset, reason,

@@ -427,3 +427,19 @@ def test_a_broken_role_ttl_file_is_an_input_error(tmp_path: Path, lake: Lake) ->
     with pytest.raises(InputError, match="not a valid Vault file"):
         ingest([AUDIT], lake, enrichment=[bad])
     assert lake.commits() == []
+
+
+def test_an_entry_without_request_id_is_named_by_its_request(tmp_path: Path, lake: Lake) -> None:
+    # Vault logs a "help" request without request.id (a genuine line from a 2021 audit log);
+    # its response entry logs the same request object, so the two still pair
+    request = (FIX / "no-request-id.log").read_text().strip()
+    response = json.loads(request) | {"type": "response", "time": "2021-12-30T17:11:12.4701Z"}
+    f = tmp_path / "audit.log"
+    f.write_text(request + "\n" + json.dumps(response) + "\n")
+    s = ingest([f], lake).sources["vault"]
+    assert (s.read, s.quarantined) == (2, 0)
+    use = one(lake, "SELECT event_id, action, resource, event_time FROM uses")
+    assert use["event_id"].startswith("h:") and use["action"] == "help"
+    assert use["resource"] == "ca/roles/example"
+    # the request entry's time: when Vault received it
+    assert use["event_time"] == datetime(2021, 12, 30, 17, 11, 12, 468537)
