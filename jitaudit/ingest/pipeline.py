@@ -417,7 +417,16 @@ def _quarantine(
         )
     for i, r in enumerate(rejected):
         r.create_view(f"_q_rej{i}", replace=True)
-        parts.append(f"SELECT * FROM _q_rej{i}")
+    if rejected:
+        # one record whose rows several tables reject (a Vault entry gives a use and a
+        # decision) is one quarantined record, with every table's reason
+        union = " UNION ALL ".join(f"SELECT * FROM _q_rej{i}" for i in range(len(rejected)))
+        parts.append(
+            f"""SELECT source, source_file, source_offset, event_id, min(event_time) AS event_time,
+                       min(logged_time) AS logged_time, min(ingested_at) AS ingested_at,
+                       string_agg(reason, '; ' ORDER BY reason) AS reason, min(raw) AS raw
+                FROM ({union}) GROUP BY source, source_file, source_offset, event_id"""
+        )
     if not parts:
         return con.from_arrow(empty("quarantine"))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _quarantine AS {' UNION ALL BY NAME '.join(parts)}")

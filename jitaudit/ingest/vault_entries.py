@@ -158,10 +158,12 @@ def stage(con: duckdb.DuckDBPyConnection) -> Staged:
     # an entry without request.id (old versions log some, e.g. operation "help") is named by
     # its request object, which its request and response entries log alike, so they still pair
     con.execute(
-        """UPDATE _vault_e AS e SET rid = content_id(json_extract(r.j, '$.request'))
+        """UPDATE _vault_e AS e
+        SET rid = content_id(CASE WHEN r.is_obj THEN json_extract(r.j, '$.request') END)
         FROM _vault_raw2 AS r
         WHERE e.rid IS NULL AND r.source_file = e.source_file
-          AND r.source_offset = e.source_offset AND json_exists(r.j, '$.request')"""
+          AND r.source_offset = e.source_offset
+          AND CASE WHEN r.is_obj THEN json_exists(r.j, '$.request') ELSE false END"""
     )
     con.execute(
         rf"""CREATE OR REPLACE TEMP TABLE _vault_bad AS

@@ -263,17 +263,18 @@ def test_old_versions_empty_fields_are_unknown(lake: Lake) -> None:
 def test_malformed_records_are_quarantined_and_ingestion_continues(lake: Lake) -> None:
     report = ingest([FIX / "malformed.log"], lake)
     s = report.sources["vault"]
-    assert (s.read, s.normalised, s.quarantined, s.duplicates) == (6, 2, 4, 0)
+    assert (s.read, s.normalised, s.quarantined, s.duplicates) == (6, 3, 3, 0)
     rows = q(lake, "SELECT source_offset, reason, source_file FROM quarantine ORDER BY 1")
     assert [(r[0], r[1]) for r in rows] == [
         (1, "not valid JSON (truncated or corrupt line)"),
         (2, "not a JSON object"),
         (3, "not a Vault audit entry: type is not request or response"),
-        (4, "Vault audit entry without request.id"),
     ]
     assert all(r[2] == str(FIX / "malformed.log") for r in rows)
+    # an entry without request.id is named by its request object (h: + hash)
     assert {r[0] for r in q(lake, "SELECT resource FROM uses")} == {
         "secret/data/ok/one",
+        "secret/data/ok/four",
         "secret/data/ok/five",
     }
 
@@ -361,7 +362,7 @@ def _canary_lines() -> list[str]:
     lines.append(json.dumps({"auth": auth, "request": req})[:-40])  # truncated: quarantined
     lines.append(
         json.dumps({"time": "x", "auth": auth, "request": {**req, "id": None}, "type": "request"})
-    )  # no id: quarantined as JSON
+    )  # no id, a bad time: one quarantined record, though its use and decision are rejected
     return lines
 
 
@@ -371,6 +372,8 @@ def test_canary_secrets_never_reach_the_lake(tmp_path: Path, lake: Lake) -> None
     report = ingest([f], lake, fmt="vault")
     s = report.sources["vault"]
     assert s.quarantined == 2 and s.normalised == 3
+    reasons = q(lake, "SELECT reason FROM quarantine WHERE source_offset = 4")
+    assert reasons == [("decisions: missing event_time; uses: missing event_time",)]
     assert one(lake, "SELECT grant_id FROM grants")["grant_id"] == "Cn2Cn2Cn2Cn2Cn2Cn2Cn2Cn2b"
     # the token named in the (deprecated) revoke path is the child's: found by its value
     assert one(lake, "SELECT grant_id FROM grant_events")["grant_id"] == "Cn2Cn2Cn2Cn2Cn2Cn2Cn2Cn2b"
