@@ -81,16 +81,18 @@ def test_opa_envoy_console_allow_maps_headers_method_path_host(all_opa: Lake) ->
     assert d["policy_revision"] == "rev-2026-10-30"
     assert d["trace_id"] == "80f198ee56343ba864fe8b2a57d3eff7"
     assert d["event_id"] == d["decision_id"]
-    # nanosecond timestamp truncated to µs; logrus print time is logged_time
+    # nanosecond timestamp truncated to µs; logrus print time (whole seconds, in the
+    # decision's second) is logged_time no earlier than the decision
     assert str(d["event_time"]) == "2026-11-01 10:00:00.183258"
-    assert str(d["logged_time"]) == "2026-11-01 10:00:00"
+    assert str(d["logged_time"]) == "2026-11-01 10:00:00.183258"
 
 
 def test_boolean_false_result_is_a_denial_and_offsets_convert_to_utc(all_opa: Lake) -> None:
     d = _decisions(all_opa)["0b0d2d4e-7a43-4ac1-9f0a-1d9e5f6c0a02"]
     assert d["allowed"] is False
     assert d["action"] == "DELETE /invoices/{id}"
-    assert str(d["logged_time"]) == "2026-11-01 10:00:05"  # "+01:00" console time → UTC
+    # "+01:00" console time → UTC (11:00:05+01:00, within the decision's second)
+    assert str(d["logged_time"]) == "2026-11-01 10:00:05.000001"
 
 
 def test_plain_input_result_allow_and_several_bundles(all_opa: Lake) -> None:
