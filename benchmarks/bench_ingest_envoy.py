@@ -7,8 +7,8 @@ peak RSS is measured cleanly. Target: ingest ≤ 1.5 × the baseline.
 
 A floor puts the target in proportion: in one child, the same read into memory, then the two
 steps no ingest may skip, the keyed fingerprint of every ``authorization`` header (the header
-is never stored) and the zstd Parquet write of what was read (with the fingerprint in place
-of the header), each timed on its own.
+is never stored) and the zstd Parquet write of the columns the lake keeps of it (with the
+fingerprint in place of the header), each timed on its own.
 """
 
 from __future__ import annotations
@@ -82,8 +82,10 @@ steps = {
     "read": "CREATE TABLE t AS SELECT * FROM read_json(" + files + ", "
             "format='newline_delimited', columns=" + columns + ")",
     "fingerprint": "CREATE TABLE f AS SELECT bearer_fp(" + header + ") AS fp FROM t",
-    # the header itself is never written: its fingerprint is, as in the lake
-    "write": "COPY (SELECT * EXCLUDE (" + header + "), f.fp FROM t POSITIONAL JOIN f) TO '"
+    # the header itself is never written: its fingerprint is, as in the lake; the counters
+    # and addresses no canonical column keeps are left out too
+    "write": "COPY (SELECT * EXCLUDE (" + header + ", protocol, bytes_received, bytes_sent, "
+             "duration, upstream_host), f.fp FROM t POSITIONAL JOIN f) TO '"
              + out + "' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL "
              + str(ZSTD_LEVEL) + ")",
 }
@@ -144,6 +146,6 @@ def run(workdir: Path) -> list[Result]:
         Result("envoy: ingest peak RSS", peak_mb, "MiB"),
         Result("envoy floor: read in memory", floor["read"], "s"),
         Result("envoy floor: fingerprint every authorization header", floor["fingerprint"], "s"),
-        Result("envoy floor: zstd Parquet write of what was read", floor["write"], "s"),
+        Result("envoy floor: zstd Parquet write of the columns kept", floor["write"], "s"),
         Result("envoy floor: the three / baseline", floor_s / base_s, "x"),
     ]

@@ -11,6 +11,11 @@ from jitaudit.ingest.files import InputFile
 from jitaudit.ingest.kubernetes_records import load_records
 
 _SNIFF = re.compile(r'"apiVersion"\s*:\s*"audit\.k8s\.io/v1')
+#: AKS: an Azure diagnostic record of category kube-audit whose properties.log holds the Event
+#: as a JSON string (one record per line in the storage account's PT1H.json, or under
+#: "records" from Event Hubs)
+_AKS = re.compile(r'"category"\s*:\s*"kube-audit(?:-admin)?"')
+_AKS_CATEGORIES = "('kube-audit', 'kube-audit-admin')"
 
 #: (column, JSON path) extracted once per record with one multi-path json_extract_string call
 _FIELDS: tuple[tuple[str, str], ...] = (
@@ -64,7 +69,11 @@ class KubernetesIngester:
 
     def sniff(self, head: str) -> bool:
         start = head.lstrip()[:1]
-        return start in ("{", "[") and bool(_SNIFF.search(head)) and '"auditID"' in head
+        if start not in ("{", "["):
+            return False
+        if _AKS.search(head) and "audit.k8s.io/v1" in head:
+            return True
+        return bool(_SNIFF.search(head)) and '"auditID"' in head
 
     def normalise(self, ctx: Context, files: Sequence[InputFile]) -> Normalised:
         con = ctx.con
@@ -74,7 +83,13 @@ class KubernetesIngester:
             "k8s_rec",
             "CASE WHEN json_extract_string(j, '$.kind') = 'EventList' "
             "THEN json_extract(j, '$.items[*]') "
-            "WHEN json_type(j) = 'ARRAY' THEN json_extract(j, '$[*]') END",
+            "WHEN json_type(j) = 'ARRAY' THEN json_extract(j, '$[*]') "
+            f"WHEN json_extract_string(j, '$.category') IN {_AKS_CATEGORIES} "
+            "THEN [json_extract_string(j, '$.properties.log')] "
+            "WHEN json_type(j, '$.records') = 'ARRAY' THEN list_transform(list_filter("
+            "json_extract(j, '$.records[*]'), "
+            f"lambda r: json_extract_string(r, '$.category') IN {_AKS_CATEGORIES}), "
+            "lambda r: json_extract_string(r, '$.properties.log')) END",
         )
         paths = ", ".join(f"'{p}'" for _, p in _FIELDS)
         cols = ", ".join(f"nullif_empty(f[{i}]) AS {c}" for i, (c, _) in enumerate(_FIELDS, 1))

@@ -55,9 +55,10 @@ def load_records(
     )
     # a wrapper on one line of a line file (a webhook's EventList, a one-line entries array)
     # holds many records: records are then numbered through the file, so that each has its own
-    # offset (repeats are counted per file and offset)
+    # offset (repeats are counted per file and offset); a line that wraps one record (an AKS
+    # diagnostic record) keeps its line number
     wrapped_lines = con.execute(
-        f"SELECT count(*) FROM _{table}_w WHERE items IS NOT NULL AND NOT doc"
+        f"SELECT count(*) FROM _{table}_w WHERE items IS NOT NULL AND NOT doc AND len(items) <> 1"
     ).fetchall()[0][0]
     if wrapped_lines:
         numbered = f"""SELECT *, coalesce(sum(coalesce(len(items), 1)) OVER (

@@ -227,3 +227,38 @@ def test_secrets_never_reach_the_lake(tmp_path: Path, lake: Lake) -> None:
         text = repr(con.execute(f"SELECT * FROM read_parquet('{p}')").fetchall())
         for needle in ("CANARY", SECRET_B64, "eyJhbGciOiJSUzI1NiIsImtpZCI6IkNBTkFSWSJ9"):
             assert needle not in text, (p, needle)
+
+
+def test_aks_diagnostic_records_carry_the_event_as_a_string(tmp_path: Path, lake: Lake) -> None:
+    # AKS exports the audit log through Azure diagnostic settings: one record per line in the
+    # storage account's PT1H.json, category kube-audit, the Event as a JSON string in
+    # properties.log (the first line is a genuine AKS record; the others wrap events of
+    # audit.log the same way). Event Hubs delivers the same records under "records".
+    aks = FIXTURES / "aks" / "insights-logs-kube-audit" / "PT1H.json"
+    assert registry.detect(open_input(aks)) == "kubernetes"
+    s = ingest([aks], lake).sources["kubernetes"]
+    assert (s.read, s.quarantined) == (6, 0)
+    plain = Lake(tmp_path / "plain")
+    plain_log = tmp_path / "audit.log"
+    plain_log.write_text("\n".join(AUDIT_LOG.read_text().splitlines()[:5]) + "\n")
+    ingest([plain_log], plain)
+    columns = "event_id, event_time, principal_id, action, resource, outcome"
+    for table in ("uses", "grants"):
+        sql = f"SELECT {columns if table == 'uses' else '*'} FROM {table} ORDER BY event_id"
+        wrapped, direct = query_rows(lake, sql), query_rows(plain, sql)
+        if table == "grants":
+            wrapped = [{k: v for k, v in r.items() if k not in _LINEAGE} for r in wrapped]
+            direct = [{k: v for k, v in r.items() if k not in _LINEAGE} for r in direct]
+        assert [r for r in wrapped if r.get("principal_id") != "aksService"] == direct, table
+    hub = tmp_path / "eventhub.json"
+    records = [json.loads(line) for line in aks.read_text().splitlines()]
+    other = {"category": "kube-apiserver", "properties": {"log": "I1007 16:19:19 started"}}
+    hub.write_text(json.dumps({"records": [*records, other]}))
+    again = Lake(tmp_path / "hub")
+    assert ingest([hub], again).sources["kubernetes"].quarantined == 0
+    assert query_rows(again, "SELECT count(*) AS n FROM uses") == query_rows(
+        lake, "SELECT count(*) AS n FROM uses"
+    )
+
+
+_LINEAGE = {"source_file", "source_offset", "ingested_at"}
