@@ -78,6 +78,7 @@ def touched(con: duckdb.DuckDBPyConnection, new: dict[str, list[str]]) -> Touche
               WHERE revokes_issued_before IS NOT NULL
         UNION SELECT 'x', trace_id FROM new_uses WHERE source = 'otel'
         UNION SELECT 'x', trace_id FROM new_tasks WHERE source = 'otel'
+        UNION SELECT 'x', trace_id FROM new_span_links
         UNION SELECT 'r', request_id FROM new_decisions
         UNION SELECT 'd', decision_id FROM new_decisions
         UNION SELECT 'h', CAST(date_trunc('hour', event_time) AS VARCHAR) FROM (

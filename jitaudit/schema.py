@@ -164,6 +164,22 @@ TASKS = TableSpec(
     required=("task_id", "event_time"),
 )
 
+SPAN_LINKS = TableSpec(
+    "span_links",
+    _schema(
+        pa.field("trace_id", STR),
+        pa.field("span_id", STR),
+        # the agent and task of the invoke_agent span above it, or the span it waits for
+        pa.field("agent_id", STR),
+        pa.field("task_id", STR),
+        pa.field("ancestor_span_id", STR),
+    ),
+    required=("trace_id", "span_id", "event_time"),
+)
+"""An OTel span jitaudit keeps no row of (a model call, a framework's loop span) that GenAI
+spans already in the lake wait for: their path to the agent run above them, which an exporter
+may send in another file than they came in."""
+
 QUARANTINE = TableSpec(
     "quarantine",
     _schema(
@@ -221,11 +237,28 @@ FINDINGS = TableSpec(
 #: Every canonical table, by name. The lake creates one view per entry.
 TABLES: dict[str, TableSpec] = {
     t.name: t
-    for t in (GRANTS, GRANT_EVENTS, USES, DECISIONS, TASKS, QUARANTINE, REDELIVERIES, FINDINGS)
+    for t in (
+        GRANTS,
+        GRANT_EVENTS,
+        USES,
+        DECISIONS,
+        TASKS,
+        SPAN_LINKS,
+        QUARANTINE,
+        REDELIVERIES,
+        FINDINGS,
+    )
 }
 
 #: Tables an ingester may write (findings are written by scans).
-INGEST_TABLES: tuple[str, ...] = ("grants", "grant_events", "uses", "decisions", "tasks")
+INGEST_TABLES: tuple[str, ...] = (
+    "grants",
+    "grant_events",
+    "uses",
+    "decisions",
+    "tasks",
+    "span_links",
+)
 
 
 def spec(name: str) -> TableSpec:

@@ -18,6 +18,9 @@ from jitaudit.ingest.files import InputError
 from jitaudit.ingest.registry import MODULES
 from jitaudit.schema import INGEST_TABLES, LINEAGE, spec
 
+#: the tables a mapping may fill (span links are the OTel ingester's own)
+MAPPABLE = tuple(t for t in INGEST_TABLES if t != "span_links")
+
 FORMATS = ("jsonl", "csv")
 #: named transformations → SQL template over the value ``{v}`` (see jitaudit.ingest.transforms)
 TRANSFORMS: dict[str, str] = {
@@ -168,7 +171,7 @@ def load_mapping(path: str | Path) -> CustomMapping:
         raise p.fail(("delimiter",), "one character other than a quote or newline")
     tables_raw = data.get("tables")
     if not isinstance(tables_raw, dict) or not tables_raw:
-        raise p.fail(("tables",), f"map at least one of {', '.join(INGEST_TABLES)}")
+        raise p.fail(("tables",), f"map at least one of {', '.join(MAPPABLE)}")
     tables = {str(t): _table(p, fmt, str(t), cols) for t, cols in tables_raw.items()}
     paths: dict[str, None] = {}
     for t in tables.values():
@@ -206,8 +209,8 @@ def _check_path(p: _Problems, keys: tuple[str, ...], fmt: str, value: Any) -> st
 
 def _table(p: _Problems, fmt: str, table: str, raw: Any) -> TableMapping:
     keys: tuple[str, ...] = ("tables", table)
-    if table not in INGEST_TABLES:
-        raise p.fail(keys, f"unknown table; tables are {', '.join(INGEST_TABLES)}")
+    if table not in MAPPABLE:
+        raise p.fail(keys, f"unknown table; tables are {', '.join(MAPPABLE)}")
     if not isinstance(raw, dict) or not raw:
         raise p.fail(keys, "map canonical columns to field paths")
     ts = spec(table)

@@ -38,12 +38,16 @@ class OtelIngester:
         otel_sql.parse(con, lines_table(files))
         spans = _scalar(con, "SELECT count(*) FROM otel_span")
         _nodes(con)
+        _awaited(con)
         otel_sql.resolve_owners(con)
         uses, dup_uses = _table(con, "uses", "execute_tool")
         tasks, dup_tasks = _table(con, "tasks", "invoke_agent")
         read = spans + _scalar(con, "SELECT count(*) FROM otel_empty")
+        tables = {"uses": uses, "tasks": tasks}
+        if _scalar(con, "SELECT count(*) FROM otel_awaited"):
+            tables["span_links"] = _links(con)
         return Normalised(
-            tables={"uses": uses, "tasks": tasks},
+            tables=tables,
             quarantine=_quarantine(con),
             read=read,
             duplicates=dup_uses + dup_tasks,
@@ -75,10 +79,14 @@ def _nodes(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE otel_node AS
         SELECT trace_id, span_id, first(parent_span_id) AS parent_span_id, first(op) AS op,
-               first(agent) AS agent, first(task) AS task
-        FROM (SELECT trace_id, span_id, parent_span_id, op, agent, task FROM otel_gen
+               first(agent) AS agent, first(task) AS task,
+               min(source_file) AS source_file, min(source_offset) AS source_offset,
+               min(start_ts) AS start_ts
+        FROM (SELECT trace_id, span_id, parent_span_id, op, agent, task, source_file,
+                     source_offset, start_ts FROM otel_gen
               UNION ALL
-              SELECT trace_id, span_id, nullif(parent_span_id, '?'), op, NULL, NULL
+              SELECT trace_id, span_id, nullif(parent_span_id, '?'), op, NULL, NULL,
+                     source_file, source_offset, start_ts
               FROM otel_span WHERE op NOT IN {_OPS} OR op IS NULL)
         WHERE trace_id IS NOT NULL AND trace_id <> '?' AND span_id IS NOT NULL AND span_id <> '?'
         GROUP BY trace_id, span_id"""
@@ -98,6 +106,45 @@ def _nodes(con: duckdb.DuckDBPyConnection) -> None:
                                 OR span_id = '?' OR start_ts IS NULL)"""
     )
     con.execute("DROP TABLE otel_span")
+
+
+def _awaited(con: duckdb.DuckDBPyConnection) -> None:
+    """``otel_awaited``: the spans of this batch that are no GenAI span but may stand between a
+    GenAI span and its agent run (a model call, a framework's loop span): those that rows
+    already in the lake wait for (``ancestor_span_id``), and those with a parent in a trace
+    that has GenAI spans in this batch. Their owner is resolved like a GenAI span's and kept as
+    a span link, so a tool call exported before or after the loop span above it finds its
+    agent either way."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE otel_awaited AS
+        SELECT n.trace_id, n.span_id, n.parent_span_id, n.source_file, n.source_offset,
+               n.start_ts
+        FROM otel_node AS n
+        WHERE (n.op IS NULL OR n.op NOT IN {_OPS}) AND n.start_ts IS NOT NULL
+          AND ((n.parent_span_id IS NOT NULL
+                AND n.trace_id IN (SELECT trace_id FROM otel_gen))
+               OR EXISTS (
+                 SELECT 1 FROM (SELECT trace_id, ancestor_span_id FROM uses
+                                WHERE source = '{NAME}' AND ancestor_span_id IS NOT NULL
+                                UNION ALL SELECT trace_id, ancestor_span_id FROM tasks
+                                WHERE source = '{NAME}' AND ancestor_span_id IS NOT NULL
+                                UNION ALL SELECT trace_id, ancestor_span_id FROM span_links
+                                WHERE ancestor_span_id IS NOT NULL) AS w
+                 WHERE w.trace_id = n.trace_id AND w.ancestor_span_id = n.span_id))"""
+    )
+
+
+def _links(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+    """Span links of the awaited spans (see :func:`_awaited`), new to the lake."""
+    return con.sql(
+        f"""SELECT '{NAME}' AS source, a.source_file, a.source_offset,
+                   a.trace_id || ':' || a.span_id AS event_id, a.start_ts AS event_time,
+                   a.trace_id, a.span_id, o.owner_agent AS agent_id, o.owner_task AS task_id,
+                   o.ancestor_span_id
+            FROM otel_awaited AS a LEFT JOIN otel_owner AS o USING (trace_id, span_id)
+            WHERE NOT EXISTS (SELECT 1 FROM span_links AS l
+                              WHERE l.event_id = a.trace_id || ':' || a.span_id)"""
+    )
 
 
 def _table(

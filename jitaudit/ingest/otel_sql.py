@@ -193,7 +193,10 @@ def resolve_owners(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """CREATE OR REPLACE TEMP TABLE otel_owner AS
         WITH RECURSIVE walk(trace_id, start, cur, depth) AS (
-          SELECT trace_id, span_id, parent_span_id, 0 FROM otel_gen
+          SELECT trace_id, span_id, parent_span_id, 0
+          FROM (SELECT trace_id, span_id, parent_span_id FROM otel_gen
+                UNION ALL
+                SELECT trace_id, span_id, parent_span_id FROM otel_awaited)
           WHERE parent_span_id IS NOT NULL
           UNION ALL
           SELECT w.trace_id, w.start, n.parent_span_id, w.depth + 1
@@ -207,9 +210,15 @@ def resolve_owners(con: duckdb.DuckDBPyConnection) -> None:
           FROM tasks WHERE source = 'otel'
             AND event_id IN (SELECT trace_id || ':' || cur FROM last) GROUP BY event_id),
         lake_use AS (
+          -- a stored tool call, or a stored span link: both pass their owner on
           SELECT trace_id, span_id, any_value(agent_id) AS agent_id,
                  any_value(task_id) AS task_id, any_value(ancestor_span_id) AS ancestor_span_id
-          FROM uses WHERE source = 'otel' AND span_id IN (SELECT cur FROM last) GROUP BY ALL)
+          FROM (SELECT trace_id, span_id, agent_id, task_id, ancestor_span_id FROM uses
+                WHERE source = 'otel' AND span_id IN (SELECT cur FROM last)
+                UNION ALL
+                SELECT trace_id, span_id, agent_id, task_id, ancestor_span_id FROM span_links
+                WHERE span_id IN (SELECT cur FROM last))
+          GROUP BY ALL)
         SELECT l.trace_id, l.start AS span_id,
                CASE WHEN n.span_id IS NOT NULL THEN CASE WHEN n.op = 'invoke_agent' THEN n.agent END
                     ELSE coalesce(lt.agent_id, lu.agent_id) END AS owner_agent,

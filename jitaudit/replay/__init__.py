@@ -78,7 +78,9 @@ def _reads(statement: str) -> set[str]:
     return set(RELATION.findall(re.sub(r"--[^\n]*", "", body)))
 
 
-RELATION = re.compile(r"\b(replay_\w+|uses|grants|grant_events|decisions|tasks|redeliveries)\b")
+RELATION = re.compile(
+    r"\b(replay_\w+|uses|grants|grant_events|decisions|tasks|span_links|redeliveries)\b"
+)
 
 
 @cache

@@ -21,6 +21,12 @@ WITH stored AS (
          CASE WHEN agent_id IS NOT NULL THEN task_id END,
          CASE WHEN agent_id IS NULL THEN ancestor_span_id END
   FROM uses WHERE source = 'otel' AND trace_id IS NOT NULL AND span_id IS NOT NULL
+  UNION ALL
+  -- a model call or loop span that tool calls waited for, stored when it came
+  SELECT trace_id, span_id, agent_id,
+         CASE WHEN agent_id IS NOT NULL THEN task_id END,
+         CASE WHEN agent_id IS NULL THEN ancestor_span_id END
+  FROM span_links WHERE trace_id IS NOT NULL AND span_id IS NOT NULL
 ),
 spans AS (
   SELECT trace_id, span_id, min(agent_id) AS agent_id, min(task_id) AS task_id,

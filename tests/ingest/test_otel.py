@@ -8,6 +8,7 @@ written the way some non-conforming writers do (enum names, numeric nanoseconds)
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -61,9 +62,10 @@ def test_detects_otlp_traces_and_not_other_json_lines(tmp_path: Path) -> None:
 def test_tool_calls_are_uses_with_agent_task_and_outcome(lake: Lake) -> None:
     report = ingest([OTEL / "planner.jsonl", OTEL / "worker.jsonl"], lake)
     s = report.sources["otel"]
-    # 5 planner spans (one is a chat span: read, no row) + 3 worker spans
+    # 5 planner spans (one is a chat span: read, kept only as the link of its tool call to
+    # the agent above it) + 3 worker spans
     assert (s.read, s.normalised, s.quarantined, s.duplicates) == (8, 8, 0, 0)
-    assert s.rows == {"uses": 4, "tasks": 3}
+    assert s.rows == {"uses": 4, "tasks": 3, "span_links": 1}
     uses = _uses(lake)
     # below a chat span: the agent and task come from the invoke_agent two levels up;
     # credential.id wins over the authorization header
@@ -186,7 +188,7 @@ def test_malformed_lines_and_spans_are_quarantined_and_ingestion_continues(lake:
     report = ingest([OTEL / "malformed.jsonl", OTEL / "planner.jsonl"], lake)
     s = report.sources["otel"]
     assert s.quarantined == 3 and s.read == s.normalised + s.quarantined + s.duplicates
-    assert s.rows == {"uses": 2, "tasks": 2}
+    assert s.rows == {"uses": 2, "tasks": 2, "span_links": 1}
     q = lake.connect().execute("SELECT source_offset, reason FROM quarantine ORDER BY 1").fetchall()
     assert [r[0] for r in q] == [0, 1, 2]
     assert q[0][1].startswith("not JSON")
@@ -289,7 +291,8 @@ def test_a_tool_span_without_an_operation_name_is_a_tool_call(lake: Lake) -> Non
     # and gives gen_ai.tool.name and gen_ai.tool.call.id but no gen_ai.operation.name
     report = ingest([OTEL / "pydantic-ai-v2.jsonl"], lake)
     s = report.sources["otel"]
-    assert (s.read, s.quarantined, s.rows) == (5, 0, {"uses": 1, "tasks": 0})
+    assert (s.read, s.quarantined) == (5, 0)
+    assert (s.rows["uses"], s.rows["tasks"]) == (1, 0)
     use = lake.connect().execute("SELECT action, request_id, outcome FROM uses").fetchall()
     assert use == [("my_ret", "pyd_ai_tool_call_id__my_ret", "success")]
 
@@ -336,4 +339,36 @@ def test_a_sub_agent_in_its_callers_conversation_is_an_inner_delegation(
     assert uses == [
         ("get_weather", "weather_agent", session),
         ("transfer_to_agent", "root_agent", session),
+    ]
+
+
+@pytest.mark.parametrize("order", ["one batch", "as exported", "parents first"])
+def test_a_loop_span_between_a_tool_call_and_its_agent_may_come_later(
+    tmp_path: Path, lake: Lake, order: str
+) -> None:
+    # Strands nests invoke_agent → execute_event_loop_cycle → execute_tool; its exporter sends
+    # the inner agent's spans (ResearchAgent, called as the tool research_assistant) before the
+    # Orchestrator's loop span they hang from (Strands' tracer attributes, two export requests)
+    lines = gzip.decompress((OTEL / "strands-agent-as-tool.jsonl.gz").read_bytes()).splitlines()
+    parts = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
+    for path, line in zip(parts, lines, strict=True):
+        path.write_bytes(line + b"\n")
+    batches = {
+        "one batch": [[OTEL / "strands-agent-as-tool.jsonl.gz"]],
+        "as exported": [[parts[0]], [parts[1]]],
+        "parents first": [[parts[1]], [parts[0]]],
+    }[order]
+    for batch in batches:
+        ingest(batch, lake)
+    tasks, delegations, uses = _delegation_view(lake)
+    trace = "otel:7b3f9a2c4d1e8f6a0b5c3d2e1f0a9b8c:"
+    orchestrator, research = trace + "a1b2c3d4e5f60001", trace + "a1b2c3d4e5f60005"
+    assert tasks == [
+        (orchestrator, "Orchestrator", None, None),
+        (research, "ResearchAgent", orchestrator, "Orchestrator"),
+    ]
+    assert [d[1:3] for d in delegations] == [("ResearchAgent", "Orchestrator")]
+    assert [u[:2] for u in uses] == [
+        ("http_request", "ResearchAgent"),
+        ("research_assistant", "Orchestrator"),
     ]
