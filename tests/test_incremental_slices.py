@@ -5,6 +5,7 @@ scan of the same lake, findings and coverage both."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -227,3 +228,37 @@ def test_a_credential_used_by_a_waiting_tool_call_is_rejudged_when_its_agent_arr
     inc = _equal_to_full(lake)
     now = [f for f in inc.findings if f.detection_id == "JIT-001" and f.status != "resolved"]
     assert [(f.subject, f.agent_id) for f in now] == [("grant:g-cred-w", "asst_worker")]
+
+
+def test_a_loop_span_arriving_later_resolves_as_in_a_full_scan(tmp_path: Path) -> None:
+    """Strands: the Orchestrator's run is in the lake, then the inner agent's spans, and last
+    the Orchestrator's loop span between them, alone in its export: the span link stored with
+    it resolves research_assistant's agent, and each incremental scan equals a full one."""
+    inner, outer = gzip.decompress(
+        (FIXTURES / "otel" / "strands-agent-as-tool.jsonl.gz").read_bytes()
+    ).splitlines()
+    request = json.loads(outer)
+    spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    loop = [s for s in spans if s["name"] == "execute_event_loop_cycle"]
+
+    def export(name: str, body: bytes | str) -> Path:
+        path = tmp_path / name
+        path.write_text(body if isinstance(body, str) else body.decode())
+        return path
+
+    request["resourceSpans"][0]["scopeSpans"][0]["spans"] = [s for s in spans if s not in loop]
+    orchestrator = export("orchestrator.jsonl", json.dumps(request) + "\n")
+    request["resourceSpans"][0]["scopeSpans"][0]["spans"] = loop
+    loop_only = export("loop.jsonl", json.dumps(request) + "\n")
+    lake = Lake(tmp_path / "lake")
+    ingest([orchestrator], lake)
+    scan(lake)
+    ingest([export("inner.jsonl", inner + b"\n")], lake)
+    _equal_to_full(lake)
+    ingest([loop_only], lake)  # span links only: no use or task row
+    _equal_to_full(lake)
+    con = lake.connect()
+    owner = con.execute(
+        "SELECT agent_id FROM span_links WHERE span_id = 'a1b2c3d4e5f60002'"
+    ).fetchall()
+    assert owner == [("Orchestrator",)]
