@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import gzip
 import hashlib
+import json
 import os
 import re
 import zlib
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
@@ -144,6 +146,48 @@ def strip_cri(text: str) -> str:
     return "\n".join(_CRI.sub("", line, count=1) for line in text.split("\n"))
 
 
+#: Docker's json-file logging driver (/var/lib/docker/containers/<id>/<id>-json.log): one JSON
+#: object per line a container printed, the line in "log" (with its newline), then "stream"
+#: and "time"
+DOCKER_PREFIX = b'{"log":"'
+
+
+def is_docker_json(head: bytes | str) -> bool:
+    """Whether a file's text is Docker's json-file log."""
+    start = head[:8] if isinstance(head, bytes) else head[:8].encode()
+    return start == DOCKER_PREFIX
+
+
+def strip_docker(text: str) -> str:
+    """The lines a container printed, from the head of a json-file log (format detection)."""
+    out = []
+    for line in text.split("\n"):
+        try:
+            out.append(str(json.loads(line)["log"]).rstrip("\n"))
+        except (ValueError, KeyError, TypeError):
+            out.append(line)  # a line cut by the head's end, or not Docker's
+    return "\n".join(out)
+
+
+def _docker_lines(data: bytes, count: int) -> pa.Array | None:
+    """The "log" values of a json-file log, one per line, or None when the file does not parse
+    as such throughout (its lines are then read as they are)."""
+    try:
+        table = pa_json.read_json(
+            pa.BufferReader(data),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=pa.schema([pa.field("log", pa.large_string())]),
+                unexpected_field_behavior="ignore",
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    logs = table.column("log").combine_chunks()
+    if len(logs) != count or logs.null_count:
+        return None
+    return logs
+
+
 def split_lines(f: InputFile) -> tuple[bytes, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """A file's (UTF-8) bytes, the offsets bounding each non-blank line (terminator
     included) and each kept line's 0-based number. No Python loop per line: newlines are
@@ -197,6 +241,10 @@ def lines_table(files: Sequence[InputFile], *, keep_terminators: bool = False) -
         if is_cri(data[:128].decode("utf-8", errors="replace")):
             # a container's log as kubelet keeps it: the line is what the container printed
             lines = pc.replace_substring_regex(lines, pattern=CRI_PREFIX, replacement="")
+        elif is_docker_json(data) and len(numbers) == len(offsets) - 1:
+            docker = _docker_lines(data, len(numbers))
+            if docker is not None:
+                lines = docker
         if not keep_terminators:
             lines = pc.utf8_rtrim(lines, characters="\r\n")
         tables.append(

@@ -5,7 +5,15 @@ from __future__ import annotations
 import importlib
 
 from jitaudit.ingest.base import Ingester
-from jitaudit.ingest.files import EmptyInput, InputError, InputFile, is_cri, strip_cri
+from jitaudit.ingest.files import (
+    EmptyInput,
+    InputError,
+    InputFile,
+    is_cri,
+    is_docker_json,
+    strip_cri,
+    strip_docker,
+)
 
 #: format name → module defining ``INGESTER``. Detection tries them in this order, so a
 #: format whose content is a special case of another's (OPA console lines are JSON lines
@@ -56,6 +64,8 @@ def detect(f: InputFile) -> str:
     head = f.head().decode("utf-8", errors="replace").lstrip("\ufeff")
     if is_cri(head):
         head = strip_cri(head)
+    elif is_docker_json(head):
+        head = strip_docker(head)
     if not head.strip():
         raise EmptyInput(f"{f.name}: empty file, nothing to ingest")
     for name in available():

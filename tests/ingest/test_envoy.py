@@ -355,3 +355,14 @@ def test_emissary_access_lines(lake: Lake) -> None:
     s = ingest([ENVOY / "emissary.log"], lake).sources["envoy"]
     assert (s.read, s.normalised, s.quarantined) == (3, 3, 0)
     assert [r["outcome"] for r in _uses(lake)] == ["denied", "success", "error"]
+
+
+def test_container_logs_as_dockers_json_file_driver_keeps_them(lake: Lake) -> None:
+    # /var/lib/docker/containers/<id>/<id>-json.log: each printed line as {"log": …}
+    report = ingest([ENVOY / "envoy-docker-json.log"], lake)  # detected through the wrapper
+    s = report.sources["envoy"]
+    assert (s.read, s.normalised, s.quarantined) == (3, 3, 0)
+    u = _uses(lake)
+    assert [r["outcome"] for r in u] == ["success", "denied", "error"]
+    assert u[0]["action"] == "POST /api/v1/locations" and u[0]["user_agent"] == "nsq2http"
+    assert u[0]["event_time"].isoformat() == "2016-04-15T20:17:00.310000"  # Envoy's own time
