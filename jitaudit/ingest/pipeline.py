@@ -152,7 +152,7 @@ def ingest(
             empty_files.append(str(exc))
         except InputError as exc:
             report.unrecognised.append(str(exc))
-    if not formats:  # nothing to ingest: nothing is written
+    if files and not formats:  # nothing to ingest: nothing is written
         first = (report.unrecognised or empty_files)[0]
         raise InputError(first if len(files) == 1 else f"none of {len(files)} files: {first}")
     files = [f for f in files if f.path in formats]

@@ -139,6 +139,9 @@ def test_a_file_of_unknown_format_does_not_hold_back_the_others(tmp_path: Path, 
     assert (
         len(report.unrecognised) == 1 and "notes.txt: unknown log format" in report.unrecognised[0]
     )
+    # an empty directory (a scheduled job with nothing new): nothing to do, no error
+    (tmp_path / "none").mkdir()
+    assert ingest([tmp_path / "none"], lake).commits == 0
     # only empty files or only unknown ones: an input error, nothing written
     other = Lake(tmp_path / "other")
     with pytest.raises(InputError, match="none of 2 files"):
