@@ -149,13 +149,12 @@ def strip_cri(text: str) -> str:
 #: Docker's json-file logging driver (/var/lib/docker/containers/<id>/<id>-json.log): one JSON
 #: object per line a container printed, the line in "log" (with its newline), then "stream"
 #: and "time"
-DOCKER_PREFIX = b'{"log":"'
+_DOCKER = re.compile(rb'^\{\s*"log"\s*:\s*"')
 
 
 def is_docker_json(head: bytes | str) -> bool:
-    """Whether a file's text is Docker's json-file log."""
-    start = head[:8] if isinstance(head, bytes) else head[:8].encode()
-    return start == DOCKER_PREFIX
+    """Whether a file's text is Docker's json-file log (dockerd writes ``{"log":"``)."""
+    return bool(_DOCKER.match(head[:32] if isinstance(head, bytes) else head[:32].encode()))
 
 
 def strip_docker(text: str) -> str:

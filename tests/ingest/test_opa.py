@@ -206,3 +206,33 @@ def test_canary_secrets_never_reach_the_lake(tmp_path: Path, lake: Lake) -> None
     con = lake.connect()
     for p in files:
         assert CANARY not in repr(con.execute(f"SELECT * FROM read_parquet('{p}')").fetchall()), p
+
+
+@pytest.mark.parametrize("wrapper", ["cri", "docker"])
+def test_console_lines_from_a_container_log_on_its_node(
+    tmp_path: Path, lake: Lake, wrapper: str
+) -> None:
+    # OPA prints decision logs to stdout; on the node kubelet keeps them with the CRI prefix,
+    # Docker's json-file driver as {"log": …} objects
+    lines = (OPA / "console.log").read_text().splitlines()
+    wrapped = [
+        f"2026-11-01T10:00:0{i % 10}.123456789Z stdout F {line}"
+        if wrapper == "cri"
+        else json.dumps(
+            {"log": line + "\n", "stream": "stderr", "time": "2026-11-01T10:00:00Z"},
+            separators=(",", ":"),
+        )
+        for i, line in enumerate(lines)
+    ]
+    f = tmp_path / "0.log"
+    f.write_text("\n".join(wrapped) + "\n")
+    got = ingest([f], lake).sources["opa"]  # detected through the wrapper
+    plain = Lake(tmp_path / "plain")
+    want = ingest([OPA / "console.log"], plain).sources["opa"]
+    assert (got.read, got.normalised, got.quarantined) == (
+        want.read,
+        want.normalised,
+        want.quarantined,
+    )
+    sql = "SELECT decision_id, allowed, event_time, source_offset FROM decisions ORDER BY 1"
+    assert lake.connect().execute(sql).fetchall() == plain.connect().execute(sql).fetchall()
