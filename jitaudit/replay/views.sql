@@ -57,15 +57,11 @@ WHERE owner_agent IS NOT NULL;
 -- name: replay_task_runs
 -- One row per agent run of a task (an invoke_agent span, or a task row of another source) with
 -- the agent that delegated it and the task it was delegated from, also when these are known
--- only from a span that arrived after it (replay_span_owners). A run delegated by another agent
--- within the same task is an inner run: frameworks such as Google ADK and the OpenAI Agents
--- SDK give a sub-agent the conversation id (= task) of the run that called it.
+-- only from a span that arrived after it (replay_span_owners). A run that an agent with a run
+-- of the same task delegated is an inner run: frameworks such as Google ADK and the OpenAI
+-- Agents SDK give a sub-agent the conversation id (= task) of the run that called it.
 CREATE OR REPLACE VIEW replay_task_runs AS
-SELECT task_id, agent_id, parent_task_id, delegated_by, objective, targets,
-       started_at, ended_at,
-       CASE WHEN delegated_by IS NOT NULL AND parent_task_id IS NULL THEN 1 ELSE 0 END
-         AS inner_run
-FROM (
+WITH runs AS (
   SELECT t.task_id, t.agent_id, t.objective, t.targets, t.started_at, t.ended_at,
          coalesce(t.parent_task_id,
                   CASE WHEN t.task_id <> o.owner_task THEN o.owner_task END) AS parent_task_id,
@@ -77,7 +73,14 @@ FROM (
     ON t.source = 'otel' AND t.ancestor_span_id IS NOT NULL
    AND o.trace_id = t.trace_id AND o.span_id = substr(t.event_id, length(t.trace_id) + 2)
   WHERE t.task_id IS NOT NULL
-) r;
+),
+agents AS (SELECT DISTINCT task_id, agent_id FROM runs WHERE agent_id IS NOT NULL)
+SELECT r.task_id, r.agent_id, r.parent_task_id, r.delegated_by, r.objective, r.targets,
+       r.started_at, r.ended_at,
+       CASE WHEN r.parent_task_id IS NULL AND a.agent_id IS NOT NULL THEN 1 ELSE 0 END
+         AS inner_run
+FROM runs r
+LEFT JOIN agents a ON a.task_id = r.task_id AND a.agent_id = r.delegated_by;
 
 -- name: replay_tasks
 -- One row per task: its agent, delegation, objective, declared targets and window. Several

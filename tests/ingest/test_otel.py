@@ -372,3 +372,24 @@ def test_a_loop_span_between_a_tool_call_and_its_agent_may_come_later(
         ("http_request", "ResearchAgent"),
         ("research_assistant", "Orchestrator"),
     ]
+
+
+def test_a_delegated_task_with_no_run_of_its_delegator_is_no_inner_run(lake: Lake) -> None:
+    # a task row that names who delegated it but no parent task (a custom mapping's gateway
+    # log, say): the delegation stays the task's own, not an edge inside it
+    con = lake.connect()
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW tasks AS SELECT 'gw' AS source, 'gw:1' AS event_id, "
+        "'t-1' AS task_id, 'worker' AS agent_id, CAST(NULL AS VARCHAR) AS parent_task_id, "
+        "'planner' AS delegated_by, CAST(NULL AS VARCHAR) AS objective, "
+        "CAST(NULL AS VARCHAR[]) AS targets, TIMESTAMP '2026-11-01 10:00' AS started_at, "
+        "CAST(NULL AS TIMESTAMP) AS ended_at, CAST(NULL AS VARCHAR) AS trace_id, "
+        "CAST(NULL AS VARCHAR) AS ancestor_span_id"
+    )
+    replay.register(con)
+    assert con.execute(
+        "SELECT task_id, agent_id, parent_task_id, delegated_by FROM replay_tasks"
+    ).fetchall() == [("t-1", "worker", None, "planner")]
+    assert con.execute(
+        "SELECT child_agent_id, parent_agent_id, parent_task_id FROM replay_delegations"
+    ).fetchall() == [("worker", "planner", None)]
