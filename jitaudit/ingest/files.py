@@ -136,12 +136,12 @@ CRI_PREFIX = (
 _CRI = re.compile(CRI_PREFIX)
 
 
-def is_cri(head: str) -> bool:
+def _is_cri(head: str) -> bool:
     """Whether a file's text starts with a container runtime's line prefix."""
     return bool(_CRI.match(head))
 
 
-def strip_cri(text: str) -> str:
+def _strip_cri(text: str) -> str:
     """``text`` without the container runtime's prefix on each line (for format detection)."""
     return "\n".join(_CRI.sub("", line, count=1) for line in text.split("\n"))
 
@@ -152,12 +152,12 @@ def strip_cri(text: str) -> str:
 _DOCKER = re.compile(rb'^\{\s*"log"\s*:\s*"')
 
 
-def is_docker_json(head: bytes | str) -> bool:
+def _is_docker_json(head: bytes | str) -> bool:
     """Whether a file's text is Docker's json-file log (dockerd writes ``{"log":"``)."""
     return bool(_DOCKER.match(head[:32] if isinstance(head, bytes) else head[:32].encode()))
 
 
-def strip_docker(text: str) -> str:
+def _strip_docker(text: str) -> str:
     """The lines a container printed, from the head of a json-file log (format detection)."""
     out = []
     for line in text.split("\n"):
@@ -166,6 +166,18 @@ def strip_docker(text: str) -> str:
         except (ValueError, KeyError, TypeError):
             out.append(line)  # a line cut by the head's end, or not Docker's
     return "\n".join(out)
+
+
+def container_text(text: str) -> str:
+    """``text`` as the program wrote it: without a byte-order mark, and without the wrapping a
+    container's log gets on its node (CRI prefix, Docker json-file). For readers that take a
+    file as text; :func:`lines_table` does the same in Arrow."""
+    text = text.lstrip("\ufeff")
+    if _is_cri(text):
+        return _strip_cri(text)
+    if _is_docker_json(text):
+        return _strip_docker(text)
+    return text
 
 
 def _docker_lines(data: bytes, count: int) -> pa.Array | None:
@@ -237,10 +249,10 @@ def lines_table(files: Sequence[InputFile], *, keep_terminators: bool = False) -
             mask = np.zeros(len(offsets) - 1, bool)
             mask[numbers] = True
             lines = lines.filter(pa.array(mask))
-        if is_cri(data[:128].decode("utf-8", errors="replace")):
+        if _is_cri(data[:128].decode("utf-8", errors="replace")):
             # a container's log as kubelet keeps it: the line is what the container printed
             lines = pc.replace_substring_regex(lines, pattern=CRI_PREFIX, replacement="")
-        elif is_docker_json(data) and len(numbers) == len(offsets) - 1:
+        elif _is_docker_json(data) and len(numbers) == len(offsets) - 1:
             docker = _docker_lines(data, len(numbers))
             if docker is not None:
                 lines = docker

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
-from jitaudit.ingest.files import InputFile, is_cri, is_docker_json, strip_cri, strip_docker
+from jitaudit.ingest.files import InputFile, container_text
 
 _WS = re.compile(r"\s*")
 
@@ -136,13 +136,9 @@ def units_table(files: Sequence[InputFile], envelope: str | None) -> tuple[pa.Ta
     s_texts: list[str] = []
     s_ok: list[bool] = []
     for f in files:
-        text = f.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
         # a container's log as its node keeps it (OPA and Teleport print to stdout): the lines
         # the container printed, numbered as in the file
-        if is_cri(text):
-            text = strip_cri(text)
-        elif is_docker_json(text):
-            text = strip_docker(text)
+        text = container_text(f.read_bytes().decode("utf-8", errors="replace"))
         mode = _mode(text, envelope)
         if mode == "document":
             try:

@@ -5,15 +5,7 @@ from __future__ import annotations
 import importlib
 
 from jitaudit.ingest.base import Ingester
-from jitaudit.ingest.files import (
-    EmptyInput,
-    InputError,
-    InputFile,
-    is_cri,
-    is_docker_json,
-    strip_cri,
-    strip_docker,
-)
+from jitaudit.ingest.files import EmptyInput, InputError, InputFile, container_text
 
 #: format name → module defining ``INGESTER``. Detection tries them in this order, so a
 #: format whose content is a special case of another's (OPA console lines are JSON lines
@@ -61,11 +53,7 @@ def get(name: str) -> Ingester:
 
 def detect(f: InputFile) -> str:
     """The format of ``f`` from its content; InputError when no ingester recognises it."""
-    head = f.head().decode("utf-8", errors="replace").lstrip("\ufeff")
-    if is_cri(head):
-        head = strip_cri(head)
-    elif is_docker_json(head):
-        head = strip_docker(head)
+    head = container_text(f.head().decode("utf-8", errors="replace"))
     if not head.strip():
         raise EmptyInput(f"{f.name}: empty file, nothing to ingest")
     for name in available():

@@ -17,16 +17,16 @@ WITH stored AS (
          CAST(NULL AS VARCHAR) AS next_span_id
   FROM tasks WHERE source = 'otel' AND trace_id IS NOT NULL AND event_id LIKE '%:%'
   UNION ALL
+  -- a tool call, or a span link (a model call or loop span between a GenAI span and its
+  -- agent run): its owner, or the span it waits for itself
   SELECT trace_id, span_id, agent_id,
          CASE WHEN agent_id IS NOT NULL THEN task_id END,
          CASE WHEN agent_id IS NULL THEN ancestor_span_id END
-  FROM uses WHERE source = 'otel' AND trace_id IS NOT NULL AND span_id IS NOT NULL
-  UNION ALL
-  -- a model call or loop span that tool calls waited for, stored when it came
-  SELECT trace_id, span_id, agent_id,
-         CASE WHEN agent_id IS NOT NULL THEN task_id END,
-         CASE WHEN agent_id IS NULL THEN ancestor_span_id END
-  FROM span_links WHERE trace_id IS NOT NULL AND span_id IS NOT NULL
+  FROM (SELECT trace_id, span_id, agent_id, task_id, ancestor_span_id
+        FROM uses WHERE source = 'otel'
+        UNION ALL
+        SELECT trace_id, span_id, agent_id, task_id, ancestor_span_id FROM span_links) p
+  WHERE trace_id IS NOT NULL AND span_id IS NOT NULL
 ),
 spans AS (
   SELECT trace_id, span_id, min(agent_id) AS agent_id, min(task_id) AS task_id,

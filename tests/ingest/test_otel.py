@@ -313,24 +313,34 @@ def _delegation_view(lake: Lake) -> tuple[list[tuple[object, ...]], ...]:
     )
 
 
-@pytest.mark.parametrize("order", ["one batch", "as exported", "parents first"])
+ORDERS = ["one batch", "as exported", "parents first"]
+
+
+def _ingest_in_order(tmp_path: Path, lake: Lake, export: Path, order: str) -> None:
+    """Ingest the two export requests of ``export`` as one batch, as exported (the inner spans
+    first), or the other way round."""
+    data = export.read_bytes()
+    lines = (gzip.decompress(data) if export.suffix == ".gz" else data).splitlines()
+    parts = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
+    for path, line in zip(parts, lines, strict=True):
+        path.write_bytes(line + b"\n")
+    batches = {
+        "one batch": [[export]],
+        "as exported": [[parts[0]], [parts[1]]],
+        "parents first": [[parts[1]], [parts[0]]],
+    }[order]
+    for batch in batches:
+        ingest(batch, lake)
+
+
+@pytest.mark.parametrize("order", ORDERS)
 def test_a_sub_agent_in_its_callers_conversation_is_an_inner_delegation(
     tmp_path: Path, lake: Lake, order: str
 ) -> None:
     # Google ADK gives every agent of a session the session id as gen_ai.conversation.id: the
     # root agent's transfer to weather_agent is a delegation inside one task (ADK's span
     # attributes; the exporter sends the tool and model calls before the agent runs)
-    lines = (OTEL / "adk-session.jsonl").read_text().splitlines()
-    parts = [tmp_path / "tools.jsonl", tmp_path / "agents.jsonl"]
-    for path, line in zip(parts, lines, strict=True):
-        path.write_text(line + "\n")
-    batches = {
-        "one batch": [[OTEL / "adk-session.jsonl"]],
-        "as exported": [[parts[0]], [parts[1]]],
-        "parents first": [[parts[1]], [parts[0]]],
-    }[order]
-    for batch in batches:
-        ingest(batch, lake)
+    _ingest_in_order(tmp_path, lake, OTEL / "adk-session.jsonl", order)
     session = "3f0c2b1e-5a4d-4e8f-9b6a-1c2d3e4f5a6b"
     tasks, delegations, uses = _delegation_view(lake)
     # one task, run by the root agent, not delegated to itself
@@ -342,24 +352,14 @@ def test_a_sub_agent_in_its_callers_conversation_is_an_inner_delegation(
     ]
 
 
-@pytest.mark.parametrize("order", ["one batch", "as exported", "parents first"])
+@pytest.mark.parametrize("order", ORDERS)
 def test_a_loop_span_between_a_tool_call_and_its_agent_may_come_later(
     tmp_path: Path, lake: Lake, order: str
 ) -> None:
     # Strands nests invoke_agent → execute_event_loop_cycle → execute_tool; its exporter sends
     # the inner agent's spans (ResearchAgent, called as the tool research_assistant) before the
     # Orchestrator's loop span they hang from (Strands' tracer attributes, two export requests)
-    lines = gzip.decompress((OTEL / "strands-agent-as-tool.jsonl.gz").read_bytes()).splitlines()
-    parts = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
-    for path, line in zip(parts, lines, strict=True):
-        path.write_bytes(line + b"\n")
-    batches = {
-        "one batch": [[OTEL / "strands-agent-as-tool.jsonl.gz"]],
-        "as exported": [[parts[0]], [parts[1]]],
-        "parents first": [[parts[1]], [parts[0]]],
-    }[order]
-    for batch in batches:
-        ingest(batch, lake)
+    _ingest_in_order(tmp_path, lake, OTEL / "strands-agent-as-tool.jsonl.gz", order)
     tasks, delegations, uses = _delegation_view(lake)
     trace = "otel:7b3f9a2c4d1e8f6a0b5c3d2e1f0a9b8c:"
     orchestrator, research = trace + "a1b2c3d4e5f60001", trace + "a1b2c3d4e5f60005"
